@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Installs what kcoro needs, then builds and runs the whole test suite three ways:
+#   release            every test tier, the benchmark smoke tests, the format check
+#   address+undefined  every test tier under ASan and UBSan
+#   thread             the tier whose tests cross threads, under TSan
+# Ends with a plain line "N passed, N failed" (test cases, summed over the three builds) and exits
+# non-zero if anything failed or did not build.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+bash scripts/install-deps.sh || { echo "dependency install failed"; echo "0 passed, 1 failed"; exit 1; }
+
+jobs=${KCORO_JOBS:-$(nproc)}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+
+passed=0
+failed=0
+failures=()
+
+count_log() {  # $1 build dir, $2 label: sums doctest case counts (or whole tests) from testlog.json
+  local out
+  out=$(python3 - "$1/meson-logs/testlog.json" <<'PY'
+import json, re, sys
+p = f = 0
+names = []
+try:
+    lines = open(sys.argv[1]).read().splitlines()
+except OSError:
+    lines = []
+for line in lines:
+    t = json.loads(line)
+    m = re.search(r"test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed", t.get("stdout") or "")
+    ok = t.get("result") == "OK"
+    if m:
+        p += int(m.group(2)); f += int(m.group(3))
+        if not ok and int(m.group(3)) == 0:
+            f += 1  # crashed or a sanitizer aborted after the summary
+    else:
+        if ok: p += 1
+        else: f += 1
+    if not ok: names.append(t.get("name", "?"))
+print(p, f, " ".join(names))
+PY
+)
+  local p f names
+  read -r p f names <<<"$out"
+  passed=$((passed + p))
+  failed=$((failed + f))
+  [ -n "$names" ] && failures+=("$2: $names")
+  echo "== $2: $p passed, $f failed"
+}
+
+run_build() {  # $1 name, $2 targets ("" = all), $3 meson test args, rest: meson setup options
+  local name=$1 targets=$2 testargs=$3
+  shift 3
+  local dir="$root/build-$name"
+  echo "== configuring $name"
+  if [ -d "$dir" ]; then
+    meson setup --reconfigure "$dir" "$@" >"$root/.cache-$name-setup.log" 2>&1 || meson setup --wipe "$dir" "$@" >"$root/.cache-$name-setup.log" 2>&1
+  else
+    meson setup "$dir" "$@" >"$root/.cache-$name-setup.log" 2>&1
+  fi || { cat "$root/.cache-$name-setup.log"; failed=$((failed + 1)); failures+=("$name: configure"); return; }
+  rm -f "$root/.cache-$name-setup.log"
+  echo "== building $name"
+  # shellcheck disable=SC2086
+  if ! ninja -C "$dir" -j "$jobs" $targets; then
+    failed=$((failed + 1)); failures+=("$name: build"); return
+  fi
+  echo "== testing $name"
+  # shellcheck disable=SC2086
+  meson test -C "$dir" --no-rebuild --print-errorlogs $testargs
+  count_log "$dir" "$name"
+}
+
+# Format check: every C++ file matches .clang-format.
+echo "== clang-format"
+if git ls-files -- '*.hpp' '*.cpp' | xargs -r clang-format --dry-run --Werror; then
+  passed=$((passed + 1)); echo "== clang-format: ok"
+else
+  failed=$((failed + 1)); failures+=("clang-format"); echo "== clang-format: files need formatting"
+fi
+
+run_build release "" "" --buildtype=release
+run_build asan "" "--suite unit --suite thread --suite integration --suite examples" \
+  --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
+run_build tsan "kcoro-thread-tests" "--suite thread" \
+  --buildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false -Dbench=false -Dexamples=false
+
+if ((${#failures[@]})); then
+  echo "failed:"; printf '  %s\n' "${failures[@]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
