@@ -1,0 +1,27 @@
+// kcoro/json.hpp — small JSON helpers shared by the core: raw sub-trees and string quoting.
+// Building documents for writes uses boost::json::value; reading uses Object::get.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace kcoro {
+
+namespace detail {
+struct ObjectBuilder;
+}
+
+/// The text of a JSON sub-tree, exactly as it stands in the document.
+struct RawJson {
+  std::string_view text;
+  friend bool operator==(const RawJson&, const RawJson&) = default;
+};
+
+/// Bytes of headroom kept after every buffer handed to simdjson (SIMDJSON_PADDING).
+inline constexpr std::size_t json_padding = 64;
+
+/// `s` as a JSON string literal, quotes included.
+std::string json_quote(std::string_view s);
+
+}  // namespace kcoro

@@ -1,0 +1,84 @@
+// Internal: turns one JSON object, read with simdjson On-Demand, into an Object in one pass.
+//
+// The scan records where each metadata string lies in the source bytes (or an unescaped copy when
+// the string has JSON escapes) and where metadata.managedFields lies. `build` then copies the
+// source once, minus the managedFields range and plus any kind/apiVersion the list implied, and
+// points the meta views into that copy. A builder is reused across objects by one decoder, so
+// its tables stop allocating after the first few objects.
+#pragma once
+
+#include "kcoro/object.hpp"
+
+#include <simdjson.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kcoro::detail {
+
+struct ObjectBuilder {
+  /// Where a recorded string is: [off, off+len) of the source, or escaped[esc] when esc >= 0.
+  struct Str {
+    uint32_t off = 0;
+    uint32_t len = 0;
+    int32_t esc = -1;
+    bool present() const noexcept { return esc >= 0 || len > 0; }
+  };
+  struct Owner {
+    Str api_version, kind, name, uid;
+    bool controller = false;
+    bool block_owner_deletion = false;
+  };
+
+  // What the list implied for items that carry no kind/apiVersion (empty otherwise).
+  std::string_view default_kind;
+  std::string_view default_api_version;
+
+  /// Scans the object `obj`, whose text starts at `begin` ('{'). Returns an Error on malformed
+  /// JSON or unexpected types in metadata. `strip_managed_fields` records the cut.
+  Error scan(simdjson::ondemand::object obj, const char* begin, bool strip_managed_fields);
+
+  /// Builds the Object from source bytes [begin, end) (end is one past '}'), after scan.
+  /// `require_name` is false for bookmarks. Applies `opts.transform` if any.
+  ObjectPtr build(const char* begin, const char* end, const DecodeOptions& opts, bool require_name,
+                  Error& err);
+
+  /// Parses one whole JSON object held in a padded buffer (capacity >= len + json_padding).
+  ObjectPtr parse_document(simdjson::ondemand::parser& parser, const char* data, std::size_t len,
+                           const DecodeOptions& opts, Error& err);
+
+ private:
+  void reset();
+  simdjson::error_code record(simdjson::ondemand::value v, Str& out);
+  simdjson::error_code scan_metadata(simdjson::ondemand::object md, bool strip);
+  simdjson::error_code scan_string_map(simdjson::ondemand::object m,
+                                       std::vector<std::pair<Str, Str>>& out);
+  simdjson::error_code scan_owners(simdjson::ondemand::array a);
+  simdjson::error_code scan_finalizers(simdjson::ondemand::array a);
+  std::string_view view(const Object& o, const Str& s) const;
+  ObjectPtr build_plain(const char* begin, const char* end, Error& err, bool require_name);
+
+  const char* base_ = nullptr;
+  Str kind_, api_version_, ns_, name_, generate_name_, uid_, rv_, created_, deleted_;
+  int64_t generation_ = 0;
+  std::optional<int64_t> grace_;
+  std::vector<std::pair<Str, Str>> labels_, annotations_;
+  std::vector<Owner> owners_;
+  std::vector<Str> finalizers_;
+  std::vector<std::string> escaped_;
+  std::size_t cut_begin_ = 0, cut_end_ = 0;  // offsets of the managedFields cut, begin==end: none
+  // Layout of the built text: '{' + insert + source[1, cut_begin) + source[cut_end, n).
+  std::string insert_;
+  std::size_t kind_at_ = 0, api_version_at_ = 0;  // positions of the inserted values in insert_
+  std::vector<std::string_view> interned_views_;
+};
+
+/// For a document simdjson rejected: truncated_input when it ends inside a string or with
+/// brackets left open, invalid_json otherwise. Only on the error path: it reads every byte.
+std::error_code classify_malformed(std::string_view text) noexcept;
+
+/// Maps a simdjson error to kcoro's.
+std::error_code to_error_code(simdjson::error_code e) noexcept;
+
+}  // namespace kcoro::detail

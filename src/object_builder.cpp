@@ -1,0 +1,434 @@
+#include "detail/object_builder.hpp"
+
+#include <cstring>
+
+namespace kcoro::detail {
+
+namespace od = simdjson::ondemand;
+
+namespace {
+bool is_ws(char c) {
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+Error make_error(std::error_code code, std::string message) {
+  return Error{code, std::move(message), std::nullopt};
+}
+}  // namespace
+
+std::error_code to_error_code(simdjson::error_code e) noexcept {
+  switch (e) {
+    case simdjson::SUCCESS:
+      return {};
+    case simdjson::INCOMPLETE_ARRAY_OR_OBJECT:
+    case simdjson::UNCLOSED_STRING:
+    case simdjson::EMPTY:
+      return errc::truncated_input;
+    case simdjson::INCORRECT_TYPE:
+    case simdjson::NUMBER_OUT_OF_RANGE:
+      return errc::type_mismatch;
+    case simdjson::INVALID_JSON_POINTER:
+      return errc::invalid_json_pointer;
+    case simdjson::CAPACITY:
+      return errc::document_too_large;
+    default:
+      return errc::invalid_json;
+  }
+}
+
+std::error_code classify_malformed(std::string_view text) noexcept {
+  int depth = 0;
+  bool in_string = false, escape = false, opened = false;
+  for (char c : text) {
+    if (escape) {
+      escape = false;
+    } else if (in_string) {
+      if (c == '\\') escape = true;
+      if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+      opened = true;
+    } else if (c == '}' || c == ']') {
+      if (--depth < 0) return errc::invalid_json;
+    }
+  }
+  if (in_string || depth > 0 || !opened) return errc::truncated_input;
+  return errc::invalid_json;
+}
+
+void ObjectBuilder::reset() {
+  kind_ = api_version_ = ns_ = name_ = generate_name_ = uid_ = rv_ = created_ = deleted_ = Str{};
+  generation_ = 0;
+  grace_.reset();
+  labels_.clear();
+  annotations_.clear();
+  owners_.clear();
+  finalizers_.clear();
+  escaped_.clear();
+  cut_begin_ = cut_end_ = 0;
+}
+
+simdjson::error_code ObjectBuilder::record(od::value v, Str& out) {
+  std::string_view tok = v.raw_json_token();
+  if (!tok.empty() && tok[0] == 'n') {  // null: absent
+    bool null = false;
+    if (auto e = v.is_null().get(null)) return e;
+    if (null) {
+      out = Str{};
+      return simdjson::SUCCESS;
+    }
+  }
+  std::string_view s;
+  if (auto e = v.get_string().get(s)) return e;
+  if (tok.size() >= s.size() + 2 && std::memcmp(tok.data() + 1, s.data(), s.size()) == 0 &&
+      tok[s.size() + 1] == '"') {
+    out = Str{static_cast<uint32_t>(tok.data() + 1 - base_), static_cast<uint32_t>(s.size()), -1};
+  } else {
+    out = Str{0, 0, static_cast<int32_t>(escaped_.size())};
+    escaped_.emplace_back(s);
+  }
+  return simdjson::SUCCESS;
+}
+
+simdjson::error_code ObjectBuilder::scan_string_map(od::object m,
+                                                    std::vector<std::pair<Str, Str>>& out) {
+  for (auto f : m) {
+    od::field field;
+    if (auto e = std::move(f).get(field)) return e;
+    const char* raw = field.key().raw();
+    std::string_view key;
+    if (auto e = field.unescaped_key().get(key)) return e;
+    Str k;
+    if (std::memcmp(raw, key.data(), key.size()) == 0 && raw[key.size()] == '"') {
+      k = Str{static_cast<uint32_t>(raw - base_), static_cast<uint32_t>(key.size()), -1};
+    } else {
+      k = Str{0, 0, static_cast<int32_t>(escaped_.size())};
+      escaped_.emplace_back(key);
+    }
+    Str v;
+    if (auto e = record(field.value(), v)) return e;
+    out.emplace_back(k, v);
+  }
+  return simdjson::SUCCESS;
+}
+
+simdjson::error_code ObjectBuilder::scan_owners(od::array a) {
+  for (auto el : a) {
+    od::object o;
+    if (auto e = el.get_object().get(o)) return e;
+    Owner owner;
+    for (auto f : o) {
+      od::field field;
+      if (auto e = std::move(f).get(field)) return e;
+      auto key = field.key();
+      simdjson::error_code e = simdjson::SUCCESS;
+      if (key == "apiVersion") {
+        e = record(field.value(), owner.api_version);
+      } else if (key == "kind") {
+        e = record(field.value(), owner.kind);
+      } else if (key == "name") {
+        e = record(field.value(), owner.name);
+      } else if (key == "uid") {
+        e = record(field.value(), owner.uid);
+      } else if (key == "controller") {
+        e = field.value().get_bool().get(owner.controller);
+      } else if (key == "blockOwnerDeletion") {
+        e = field.value().get_bool().get(owner.block_owner_deletion);
+      }
+      if (e) return e;
+    }
+    owners_.push_back(owner);
+  }
+  return simdjson::SUCCESS;
+}
+
+simdjson::error_code ObjectBuilder::scan_finalizers(od::array a) {
+  for (auto el : a) {
+    od::value v;
+    if (auto e = std::move(el).get(v)) return e;
+    Str s;
+    if (auto e = record(v, s)) return e;
+    finalizers_.push_back(s);
+  }
+  return simdjson::SUCCESS;
+}
+
+simdjson::error_code ObjectBuilder::scan_metadata(od::object md, bool strip) {
+  for (auto f : md) {
+    od::field field;
+    if (auto e = std::move(f).get(field)) return e;
+    auto key = field.key();
+    od::value v = field.value();
+    simdjson::error_code e = simdjson::SUCCESS;
+    bool null = v.raw_json_token().starts_with('n');
+    if (null) {
+      // `"labels": null` and friends mean absent.
+      bool is_null = false;
+      e = v.is_null().get(is_null);
+      if (!e && is_null) continue;
+    }
+    if (key == "name") {
+      e = record(v, name_);
+    } else if (key == "namespace") {
+      e = record(v, ns_);
+    } else if (key == "uid") {
+      e = record(v, uid_);
+    } else if (key == "resourceVersion") {
+      e = record(v, rv_);
+    } else if (key == "generation") {
+      e = v.get_int64().get(generation_);
+    } else if (key == "creationTimestamp") {
+      e = record(v, created_);
+    } else if (key == "deletionTimestamp") {
+      e = record(v, deleted_);
+    } else if (key == "deletionGracePeriodSeconds") {
+      int64_t g = 0;
+      e = v.get_int64().get(g);
+      if (!e) grace_ = g;
+    } else if (key == "generateName") {
+      e = record(v, generate_name_);
+    } else if (key == "labels") {
+      od::object m;
+      e = v.get_object().get(m);
+      if (!e) e = scan_string_map(m, labels_);
+    } else if (key == "annotations") {
+      od::object m;
+      e = v.get_object().get(m);
+      if (!e) e = scan_string_map(m, annotations_);
+    } else if (key == "ownerReferences") {
+      od::array a;
+      e = v.get_array().get(a);
+      if (!e) e = scan_owners(a);
+    } else if (key == "finalizers") {
+      od::array a;
+      e = v.get_array().get(a);
+      if (!e) e = scan_finalizers(a);
+    } else if (key == "managedFields" && strip) {
+      const char* key_begin = key.raw() - 1;
+      od::array a;
+      std::string_view raw;
+      e = v.get_array().get(a);
+      if (!e) e = a.raw_json().get(raw);
+      if (e) return e;
+      while (!raw.empty() && is_ws(raw.back()))
+        raw.remove_suffix(1);
+      const char* cut_begin = key_begin;
+      const char* cut_end = raw.data() + raw.size();
+      // Take one comma with the pair: the following one, else the preceding one.
+      const char* p = cut_end;
+      while (is_ws(*p))
+        ++p;  // the enclosing object's '}' at least follows: in bounds
+      if (*p == ',') {
+        cut_end = p + 1;
+      } else {
+        const char* q = key_begin;
+        while (q > base_ && is_ws(q[-1]))
+          --q;
+        if (q > base_ && q[-1] == ',') cut_begin = q - 1;
+      }
+      cut_begin_ = static_cast<std::size_t>(cut_begin - base_);
+      cut_end_ = static_cast<std::size_t>(cut_end - base_);
+    }
+    if (e) return e;
+  }
+  return simdjson::SUCCESS;
+}
+
+Error ObjectBuilder::scan(od::object obj, const char* begin, bool strip_managed_fields) {
+  reset();
+  base_ = begin;
+  for (auto f : obj) {
+    od::field field;
+    simdjson::error_code e = std::move(f).get(field);
+    if (!e) {
+      auto key = field.key();
+      if (key == "metadata") {
+        od::object md;
+        e = field.value().get_object().get(md);
+        if (!e) e = scan_metadata(md, strip_managed_fields);
+      } else if (key == "kind") {
+        e = record(field.value(), kind_);
+      } else if (key == "apiVersion") {
+        e = record(field.value(), api_version_);
+      }
+    }
+    if (e) {
+      return make_error(to_error_code(e),
+                        std::string("malformed object: ") + simdjson::error_message(e));
+    }
+  }
+  return {};
+}
+
+std::string_view ObjectBuilder::view(const Object& o, const Str& s) const {
+  if (s.esc >= 0) return interned_views_[static_cast<std::size_t>(s.esc)];
+  if (s.len == 0) return {};
+  std::size_t off = s.off;
+  const std::size_t ins = insert_.size();
+  if (off >= cut_end_ && cut_end_ > cut_begin_) {
+    off = off - (cut_end_ - cut_begin_) + ins;
+  } else if (off >= 1) {
+    off += ins;
+  }
+  return {o.text_.get() + off, s.len};
+}
+
+ObjectPtr ObjectBuilder::build_plain(const char* begin, const char* end, Error& err,
+                                     bool require_name) {
+  const std::size_t n = static_cast<std::size_t>(end - begin);
+  if (require_name && !name_.present()) {
+    err = make_error(errc::missing_object_name, "object has no metadata.name");
+    return nullptr;
+  }
+  // What to insert after '{': the kind and apiVersion the list implied.
+  insert_.clear();
+  const bool need_kind = !kind_.present() && !default_kind.empty();
+  const bool need_api = !api_version_.present() && !default_api_version.empty();
+  if (need_kind) {
+    insert_ += "\"kind\":\"";
+    kind_at_ = insert_.size();
+    insert_ += default_kind;
+    insert_ += '"';
+  }
+  if (need_api) {
+    if (!insert_.empty()) insert_ += ',';
+    insert_ += "\"apiVersion\":\"";
+    api_version_at_ = insert_.size();
+    insert_ += default_api_version;
+    insert_ += '"';
+  }
+  if (!insert_.empty()) {
+    const char* p = begin + 1;
+    while (p < end && is_ws(*p))
+      ++p;
+    if (*p != '}') insert_ += ',';
+  }
+  if (cut_end_ <= cut_begin_) cut_begin_ = cut_end_ = n;
+
+  const std::size_t cut = cut_end_ - cut_begin_;
+  const std::size_t size = n - cut + insert_.size();
+  auto obj = std::make_shared<Object>(ObjectPasskey{});
+  obj->text_.reset(new char[size + json_padding]);
+  char* t = obj->text_.get();
+  t[0] = '{';
+  std::memcpy(t + 1, insert_.data(), insert_.size());
+  std::memcpy(t + 1 + insert_.size(), begin + 1, cut_begin_ - 1);
+  std::memcpy(t + insert_.size() + cut_begin_, begin + cut_end_, n - cut_end_);
+  std::memset(t + size, 0, json_padding);
+  obj->size_ = size;
+
+  interned_views_.clear();
+  for (auto& s : escaped_) {
+    obj->interned_.emplace_front(std::move(s));
+    interned_views_.push_back(obj->interned_.front());
+  }
+
+  ObjectMeta& m = obj->meta_;
+  m.kind = need_kind ? std::string_view(t + 1 + kind_at_, default_kind.size()) : view(*obj, kind_);
+  m.api_version = need_api ? std::string_view(t + 1 + api_version_at_, default_api_version.size())
+                           : view(*obj, api_version_);
+  m.ns = view(*obj, ns_);
+  m.name = view(*obj, name_);
+  m.generate_name = view(*obj, generate_name_);
+  m.uid = view(*obj, uid_);
+  m.resource_version = view(*obj, rv_);
+  m.generation = generation_;
+  m.creation_timestamp = view(*obj, created_);
+  m.deletion_timestamp = view(*obj, deleted_);
+  m.deletion_grace_period_seconds = grace_;
+  if (!labels_.empty()) {
+    m.labels.entries_.reserve(labels_.size());
+    for (const auto& [k, v] : labels_)
+      m.labels.entries_.emplace_back(view(*obj, k), view(*obj, v));
+  }
+  if (!annotations_.empty()) {
+    m.annotations.entries_.reserve(annotations_.size());
+    for (const auto& [k, v] : annotations_) {
+      m.annotations.entries_.emplace_back(view(*obj, k), view(*obj, v));
+    }
+  }
+  if (!owners_.empty()) {
+    m.owner_references.reserve(owners_.size());
+    for (const auto& o : owners_) {
+      m.owner_references.push_back({view(*obj, o.api_version), view(*obj, o.kind),
+                                    view(*obj, o.name), view(*obj, o.uid), o.controller,
+                                    o.block_owner_deletion});
+    }
+  }
+  if (!finalizers_.empty()) {
+    m.finalizers.reserve(finalizers_.size());
+    for (const auto& f : finalizers_)
+      m.finalizers.push_back(view(*obj, f));
+  }
+  return obj;
+}
+
+ObjectPtr ObjectBuilder::build(const char* begin, const char* end, const DecodeOptions& opts,
+                               bool require_name, Error& err) {
+  ObjectPtr plain = build_plain(begin, end, err, require_name && !opts.transform);
+  if (!plain || !opts.transform) return plain;
+
+  // A user transform edits the text; the result is decoded again (without a second cut).
+  std::string text(plain->json());
+  plain.reset();
+  try {
+    opts.transform(text);
+  } catch (const std::exception& ex) {
+    err = make_error(errc::invalid_json, std::string("transform failed: ") + ex.what());
+    return nullptr;
+  }
+  const std::size_t len = text.size();
+  text.resize(len + json_padding, '\0');
+  thread_local od::parser parser;
+  ObjectBuilder again;
+  DecodeOptions plain_opts;
+  plain_opts.strip_managed_fields = false;
+  auto obj = again.parse_document(parser, text.data(), len, plain_opts, err);
+  if (!obj && err) err.message = "after transform: " + err.to_string();
+  return obj;
+}
+
+ObjectPtr ObjectBuilder::parse_document(od::parser& parser, const char* data, std::size_t len,
+                                        const DecodeOptions& opts, Error& err) {
+  const char* begin = data;
+  const char* end = data + len;
+  while (begin < end && is_ws(*begin))
+    ++begin;
+  while (end > begin && is_ws(end[-1]))
+    --end;
+  if (begin == end) {
+    err = make_error(errc::truncated_input, "empty document");
+    return nullptr;
+  }
+  if (*begin != '{') {
+    err = make_error(errc::invalid_json, "expected a JSON object");
+    err.offset = static_cast<uint64_t>(begin - data);
+    return nullptr;
+  }
+  od::document doc;
+  od::object obj;
+  auto e = parser.iterate(data, len, len + json_padding).get(doc);
+  if (!e) e = doc.get_object().get(obj);
+  if (e) {
+    err = make_error(classify_malformed({begin, static_cast<std::size_t>(end - begin)}),
+                     std::string("malformed object: ") + simdjson::error_message(e));
+    return nullptr;
+  }
+  if (Error scan_err = scan(obj, begin, opts.strip_managed_fields)) {
+    if (scan_err.code != errc::type_mismatch) {
+      scan_err.code = classify_malformed({begin, static_cast<std::size_t>(end - begin)});
+    }
+    err = std::move(scan_err);
+    return nullptr;
+  }
+  const char* trailing = nullptr;
+  if (doc.current_location().get(trailing) == simdjson::SUCCESS || end[-1] != '}') {
+    err = make_error(errc::invalid_json, "trailing bytes after the object");
+    return nullptr;
+  }
+  return build(begin, end, opts, true, err);
+}
+
+}  // namespace kcoro::detail
