@@ -86,7 +86,7 @@ fi
 run_build release "" "" --buildtype=release
 run_build asan "" "--suite unit --suite thread --suite integration --suite examples" \
   --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
-run_build tsan "kcoro-thread-tests" "--suite thread" \
+run_build tsan "tests/kcoro-thread-tests" "--suite thread" \
   --buildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false -Dbench=false -Dexamples=false
 
 if ((${#failures[@]})); then
