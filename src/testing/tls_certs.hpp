@@ -1,0 +1,41 @@
+// Internal (the fake API server): throwaway X.509 certificates made with OpenSSL.
+//
+// A CertificateAuthority generates its EC P-256 key and a self-signed CA certificate when
+// constructed, then issues server certificates (with subjectAltName) and client certificates
+// (CN = user) signed by it. Everything is PEM text. Certificates are valid from one hour ago for
+// ten days. Thread-safe. Failures throw std::runtime_error with OpenSSL's error string.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kcoro::testing {
+
+struct CertAndKey {
+  std::string cert_pem;
+  std::string key_pem;
+};
+
+class CertificateAuthority {
+ public:
+  explicit CertificateAuthority(const std::string& common_name = "kcoro-fake-ca");
+  ~CertificateAuthority();
+  CertificateAuthority(const CertificateAuthority&) = delete;
+  CertificateAuthority& operator=(const CertificateAuthority&) = delete;
+
+  const std::string& cert_pem() const;
+
+  /// A serverAuth certificate for `dns_names` and `ip_addresses` (the first DNS name is the CN).
+  CertAndKey issue_server(const std::vector<std::string>& dns_names,
+                          const std::vector<std::string>& ip_addresses) const;
+  /// A clientAuth certificate whose subject is CN=`user`.
+  CertAndKey issue_client(const std::string& user) const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kcoro::testing
