@@ -1,0 +1,190 @@
+#include "client/connection.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <openssl/ssl.h>
+
+namespace kcoro::detail {
+
+namespace {
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+bool is_ip_address(const std::string& host) {
+  boost::system::error_code ec;
+  net::ip::make_address(host, ec);
+  return !ec;
+}
+}  // namespace
+
+void throw_transport(const Endpoint& ep, std::string_view what, boost::system::error_code ec) {
+  errc code = errc::connection_failed;
+  if (ec == net::error::operation_aborted) {
+    code = errc::cancelled;
+  } else if (ec == beast::error::timeout) {
+    code = errc::timeout;
+  } else if (ec.category() == net::error::get_ssl_category() ||
+             ec == net::ssl::error::stream_truncated) {
+    code = ec == net::ssl::error::stream_truncated ? errc::connection_closed : errc::tls_failed;
+  } else if (ec == http::error::end_of_stream || ec == net::error::eof ||
+             ec == net::error::connection_reset || ec == http::error::partial_message ||
+             ec == net::error::broken_pipe) {
+    code = errc::connection_closed;
+  } else if (ec.category() == make_error_code(http::error::bad_chunk).category()) {
+    code = errc::http_protocol;
+  }
+  std::string msg = std::string(what) + " " + ep.display + ": " + ec.message();
+  if (code == errc::tls_failed) {
+    // OpenSSL's reason says why verification failed ("certificate verify failed").
+    msg += " (TLS)";
+  }
+  throw std::system_error(make_error_code(code), msg);
+}
+
+std::shared_ptr<ssl::context> make_tls_context(const ClusterConfig& cfg, std::string_view cert_pem,
+                                               std::string_view key_pem) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  boost::system::error_code ec;
+  auto fail = [&](const std::string& what) {
+    throw std::system_error(make_error_code(errc::invalid_config),
+                            what + ": " + ec.message() + " (" + cfg.source_file + ")");
+  };
+  if (cfg.insecure_skip_tls_verify) {
+    ctx->set_verify_mode(ssl::verify_none);
+  } else {
+    ctx->set_verify_mode(ssl::verify_peer);
+    if (!cfg.ca_data.empty()) {
+      ctx->add_certificate_authority(net::buffer(cfg.ca_data), ec);
+      if (ec) fail("certificate-authority-data");
+    } else if (!cfg.ca_file.empty()) {
+      ctx->load_verify_file(cfg.ca_file, ec);
+      if (ec) fail("certificate-authority " + cfg.ca_file);
+    } else {
+      ctx->set_default_verify_paths(ec);
+      if (ec) fail("system certificate store");
+    }
+  }
+  if (!cert_pem.empty()) {
+    ctx->use_certificate_chain(net::buffer(cert_pem.data(), cert_pem.size()), ec);
+    if (ec) fail("client certificate from the exec plugin");
+  } else if (!cfg.client_cert_data.empty()) {
+    ctx->use_certificate_chain(net::buffer(cfg.client_cert_data), ec);
+    if (ec) fail("client-certificate-data");
+  } else if (!cfg.client_cert_file.empty()) {
+    ctx->use_certificate_chain_file(cfg.client_cert_file, ec);
+    if (ec) fail("client-certificate " + cfg.client_cert_file);
+  }
+  if (!key_pem.empty()) {
+    ctx->use_private_key(net::buffer(key_pem.data(), key_pem.size()), ssl::context::pem, ec);
+    if (ec) fail("client key from the exec plugin");
+  } else if (!cfg.client_key_data.empty()) {
+    ctx->use_private_key(net::buffer(cfg.client_key_data), ssl::context::pem, ec);
+    if (ec) fail("client-key-data");
+  } else if (!cfg.client_key_file.empty()) {
+    ctx->use_private_key_file(cfg.client_key_file, ssl::context::pem, ec);
+    if (ec) fail("client-key " + cfg.client_key_file);
+  }
+  return ctx;
+}
+
+Connection::Connection(net::any_io_executor ex, const Endpoint& ep,
+                       std::shared_ptr<ssl::context> tls)
+    : executor_(ex),
+      endpoint_(ep),
+      tls_(std::move(tls)),
+      stream_(std::in_place_index<0>, ex),
+      body_buf_(new char[body_read_size]) {
+  if (endpoint_.tls) stream_.emplace<1>(beast::tcp_stream(ex), *tls_);
+  // Beast sizes each socket read by the buffer's free capacity: without room reserved up front
+  // a watch is read ~512 bytes per system call.
+  buffer_.reserve(read_buffer_size);
+}
+
+beast::tcp_stream& Connection::tcp() noexcept {
+  if (auto* s = std::get_if<1>(&stream_)) return beast::get_lowest_layer(*s);
+  return std::get<0>(stream_);
+}
+
+bool Connection::is_open() const noexcept {
+  return const_cast<Connection*>(this)->tcp().socket().is_open();
+}
+
+void Connection::close() noexcept {
+  boost::system::error_code ec;
+  tcp().socket().shutdown(net::ip::tcp::socket::shutdown_both, ec);
+  tcp().socket().close(ec);
+}
+
+awaitable<void> Connection::connect(std::chrono::milliseconds timeout) {
+  net::ip::tcp::resolver resolver(executor_);
+  auto [rec, results] =
+      co_await resolver.async_resolve(endpoint_.host, std::to_string(endpoint_.port), use_tuple);
+  if (rec) throw_transport(endpoint_, "resolve", rec);
+  tcp().expires_after(timeout);
+  auto [cec, ep] = co_await tcp().async_connect(results, use_tuple);
+  if (cec) throw_transport(endpoint_, "connect to", cec);
+  tcp().socket().set_option(net::ip::tcp::no_delay(true));
+  if (auto* s = std::get_if<1>(&stream_)) {
+    if (endpoint_.verify) {
+      s->set_verify_callback(ssl::host_name_verification(endpoint_.verify_name));
+    }
+    if (!is_ip_address(endpoint_.verify_name) &&
+        !SSL_set_tlsext_host_name(s->native_handle(), endpoint_.verify_name.c_str())) {
+      throw_transport(endpoint_, "TLS SNI for",
+                      boost::system::error_code(static_cast<int>(::ERR_get_error()),
+                                                net::error::get_ssl_category()));
+    }
+    auto [hec] = co_await s->async_handshake(ssl::stream_base::client, use_tuple);
+    if (hec) throw_transport(endpoint_, "TLS handshake with", hec);
+  }
+  tcp().expires_never();
+}
+
+awaitable<void> Connection::write(http::request<http::string_body>& req,
+                                  std::chrono::milliseconds timeout) {
+  tcp().expires_after(timeout);
+  auto [ec, n] =
+      co_await std::visit([&](auto& s) { return http::async_write(s, req, use_tuple); }, stream_);
+  if (ec) throw_transport(endpoint_, "send request to", ec);
+}
+
+awaitable<void> Connection::read_header(http::response_parser<http::buffer_body>& parser,
+                                        std::chrono::milliseconds timeout) {
+  tcp().expires_after(timeout);
+  auto [ec, n] = co_await std::visit(
+      [&](auto& s) { return http::async_read_header(s, buffer_, parser, use_tuple); }, stream_);
+  if (ec) throw_transport(endpoint_, "read response from", ec);
+}
+
+awaitable<std::string_view> Connection::read_some(http::response_parser<http::buffer_body>& parser,
+                                                  std::chrono::milliseconds idle) {
+  while (!parser.is_done()) {
+    parser.get().body().data = body_buf_.get();
+    parser.get().body().size = body_read_size;
+    tcp().expires_after(idle);
+    auto [ec, n] = co_await std::visit(
+        [&](auto& s) { return http::async_read_some(s, buffer_, parser, use_tuple); }, stream_);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) throw_transport(endpoint_, "read response body from", ec);
+    const std::size_t got = body_read_size - parser.get().body().size;
+    if (got > 0) co_return std::string_view(body_buf_.get(), got);
+  }
+  tcp().expires_never();
+  co_return std::string_view{};
+}
+
+awaitable<void> Connection::read_body(http::response_parser<http::buffer_body>& parser,
+                                      std::string& out, std::chrono::milliseconds idle) {
+  for (;;) {
+    std::string_view piece = co_await read_some(parser, idle);
+    if (piece.empty()) break;
+    out.append(piece);
+  }
+}
+
+}  // namespace kcoro::detail
