@@ -1,0 +1,453 @@
+#include "kcoro/informer.hpp"
+
+#include "kcoro/delta_channel.hpp"
+#include "kcoro/reflector.hpp"
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+namespace kcoro {
+
+namespace net = boost::asio;
+
+namespace {
+
+struct Notification {
+  enum Kind : uint8_t { add, update, remove } kind;
+  ObjectPtr old_obj;  // update
+  ObjectPtr obj;
+  bool tombstone = false;
+};
+
+// One handler: an unbounded buffer drained on the handler's executor, one batch at a time.
+struct Listener : std::enable_shared_from_this<Listener> {
+  EventHandler handler;
+  net::any_io_executor executor;
+  std::chrono::milliseconds resync{0};
+  std::unique_ptr<net::steady_timer> resync_timer;  // on the informer strand
+  std::mutex mu;
+  std::deque<Notification> queue;
+  bool scheduled = false;
+  bool stopped = false;
+
+  void push(Notification n) {
+    std::lock_guard lock(mu);
+    if (stopped) return;
+    queue.push_back(std::move(n));
+    if (!scheduled) {
+      scheduled = true;
+      net::post(executor, [self = shared_from_this()] { self->drain(); });
+    }
+  }
+
+  void drain() {
+    std::deque<Notification> batch;
+    for (;;) {
+      {
+        std::lock_guard lock(mu);
+        if (queue.empty() || stopped) {
+          scheduled = false;
+          return;
+        }
+        batch.swap(queue);
+      }
+      for (auto& n : batch)
+        deliver(n);
+      batch.clear();
+    }
+  }
+
+  void deliver(const Notification& n) {
+    try {
+      switch (n.kind) {
+        case Notification::add:
+          if (handler.on_add) handler.on_add(n.obj);
+          break;
+        case Notification::update:
+          if (handler.on_update) handler.on_update(n.old_obj, n.obj);
+          break;
+        case Notification::remove:
+          if (handler.on_delete) handler.on_delete(n.obj, n.tombstone);
+          break;
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("informer handler threw: {}", e.what());
+    } catch (...) {
+      spdlog::error("informer handler threw a non-exception");
+    }
+  }
+
+  void stop() {
+    std::lock_guard lock(mu);
+    stopped = true;
+    queue.clear();
+  }
+};
+
+using Wakeup = net::experimental::concurrent_channel<void(boost::system::error_code)>;
+
+bool fatal_list_error(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const ApiError& err) {
+    const int c = err.http_code();
+    return c >= 400 && c < 500 && c != 408 && c != 410 && c != 429;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
+
+struct Informer::State : std::enable_shared_from_this<Informer::State> {
+  Client& client;
+  InformerOptions opts;
+  net::strand<net::any_io_executor> strand;  // the consumer loop, the store writer, listeners
+  net::any_io_executor io;
+  std::shared_ptr<DeltaChannel> channel;
+  StoreWriter writer;
+  std::vector<std::shared_ptr<Listener>> listeners;  // strand only
+  std::unique_ptr<Reflector> reflector;
+  net::cancellation_signal cancel;  // io executor only
+  std::atomic<bool> started{false};
+  std::atomic<bool> stopped{false};
+  std::atomic<bool> synced{false};
+
+  std::mutex mu;  // guards the fields below
+  std::exception_ptr fatal;
+  std::vector<std::shared_ptr<Wakeup>> sync_waiters;
+  std::string last_rv;
+
+  State(Client& c, InformerOptions o, net::any_io_executor informer_ex, net::any_io_executor io_ex)
+      : client(c),
+        opts(std::move(o)),
+        strand(net::make_strand(informer_ex)),
+        io(io_ex ? io_ex : informer_ex),
+        channel(std::make_shared<DeltaChannel>(std::max<std::size_t>(1, opts.channel_capacity))) {}
+
+  void wake_sync_waiters() {
+    std::vector<std::shared_ptr<Wakeup>> waiters;
+    {
+      std::lock_guard lock(mu);
+      waiters.swap(sync_waiters);
+    }
+    for (auto& w : waiters)
+      w->try_send(boost::system::error_code{});
+  }
+
+  void on_reflector_error(std::exception_ptr e) {
+    if (synced.load() || !fatal_list_error(e)) return;
+    {
+      std::lock_guard lock(mu);
+      if (!fatal) fatal = e;
+    }
+    wake_sync_waiters();
+  }
+
+  void notify(Notification n) {
+    for (auto& l : listeners)
+      l->push(n);
+  }
+
+  void apply(Delta& d, std::vector<ObjectPtr>& batch, bool& in_batch) {
+    switch (d.type) {
+      case DeltaType::replace_begin:
+        batch.clear();  // an unfinished earlier batch is dropped
+        in_batch = true;
+        break;
+      case DeltaType::replace_item:
+        if (in_batch) batch.push_back(std::move(d.object));
+        break;
+      case DeltaType::replace_end: {
+        if (!in_batch) break;
+        in_batch = false;
+        ReplaceResult r = writer.replace(std::move(batch));
+        batch = {};
+        for (auto& o : r.added)
+          notify({Notification::add, nullptr, std::move(o)});
+        for (auto& u : r.updated) {
+          notify({Notification::update, std::move(u.old_object), std::move(u.new_object)});
+        }
+        for (auto& o : r.deleted)
+          notify({Notification::remove, nullptr, std::move(o), true});
+        set_rv(d.resource_version);
+        if (!synced.exchange(true)) wake_sync_waiters();
+        break;
+      }
+      case DeltaType::added:
+      case DeltaType::updated: {
+        ObjectPtr obj = d.object;
+        ObjectPtr old = writer.upsert(obj);
+        set_rv(std::string(obj->meta().resource_version));
+        if (old) {
+          notify({Notification::update, std::move(old), std::move(obj)});
+        } else {
+          notify({Notification::add, nullptr, std::move(obj)});
+        }
+        break;
+      }
+      case DeltaType::deleted: {
+        ObjectPtr old = writer.erase(d.object->key());
+        set_rv(std::string(d.object->meta().resource_version));
+        notify({Notification::remove, nullptr, d.object, false});
+        break;
+      }
+      case DeltaType::bookmark:
+        set_rv(d.resource_version);
+        break;
+    }
+  }
+
+  void set_rv(const std::string& rv) {
+    if (rv.empty()) return;
+    std::lock_guard lock(mu);
+    last_rv = rv;
+  }
+
+  awaitable<void> consume() {
+    std::vector<Delta> deltas;
+    deltas.reserve(256);
+    std::vector<ObjectPtr> batch;
+    bool in_batch = false;
+    while (!stopped.load()) {
+      const std::size_t n = co_await channel->receive_some(deltas, 256);
+      if (n == 0) break;
+      for (auto& d : deltas)
+        apply(d, batch, in_batch);
+      deltas.clear();
+    }
+  }
+
+  void arm_resync(const std::shared_ptr<Listener>& l) {
+    if (l->resync.count() <= 0 || stopped.load()) return;
+    if (!l->resync_timer) l->resync_timer = std::make_unique<net::steady_timer>(strand);
+    l->resync_timer->expires_after(l->resync);
+    l->resync_timer->async_wait([self = shared_from_this(), l](boost::system::error_code ec) {
+      if (ec || self->stopped.load()) return;
+      for (auto& o : self->writer.reader().list())
+        l->push({Notification::update, o, o});
+      self->arm_resync(l);
+    });
+  }
+};
+
+Informer::Informer(Client& client, InformerOptions opts, net::any_io_executor informer_executor,
+                   net::any_io_executor io_executor)
+    : state_(std::make_shared<State>(client, std::move(opts), std::move(informer_executor),
+                                     std::move(io_executor))) {}
+
+Informer::~Informer() {
+  stop();
+}
+
+void Informer::start() {
+  auto s = state_;
+  if (s->started.exchange(true) || s->stopped.load()) return;
+  ReflectorOptions ro;
+  ro.resource = s->opts.resource;
+  ro.ns = s->opts.ns;
+  ro.policy = s->opts.policy;
+  ro.policy.label_selector = s->opts.label_selector;
+  ro.policy.field_selector = s->opts.field_selector;
+  ro.seed = s->opts.seed;
+  s->reflector = std::make_unique<Reflector>(s->client, s->channel, ro);
+  s->reflector->on_error = [w = std::weak_ptr<State>(s)](std::exception_ptr e) {
+    if (auto st = w.lock()) st->on_reflector_error(e);
+  };
+  net::post(s->io, [s] {
+    net::co_spawn(s->io, s->reflector->run(),
+                  net::bind_cancellation_slot(s->cancel.slot(), [s](std::exception_ptr e) {
+                    if (e && !s->stopped.load()) {
+                      try {
+                        std::rethrow_exception(e);
+                      } catch (const std::exception& ex) {
+                        spdlog::error("reflector {} stopped: {}", s->opts.resource.plural,
+                                      ex.what());
+                      } catch (...) {
+                      }
+                    }
+                    s->channel->close();
+                  }));
+  });
+  net::co_spawn(s->strand, s->consume(), [s](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("informer {} stopped: {}", s->opts.resource.plural, ex.what());
+      } catch (...) {
+      }
+    }
+  });
+  net::post(s->strand, [s] {
+    for (auto& l : s->listeners)
+      s->arm_resync(l);
+  });
+}
+
+void Informer::stop() {
+  auto s = state_;
+  if (s->stopped.exchange(true)) return;
+  s->channel->close();
+  if (s->started.load()) {
+    net::post(s->io, [s] { s->cancel.emit(net::cancellation_type::terminal); });
+    net::post(s->strand, [s] {
+      for (auto& l : s->listeners) {
+        l->stop();
+        if (l->resync_timer) l->resync_timer->cancel();
+      }
+    });
+  }
+  {
+    std::lock_guard lock(s->mu);
+    if (!s->fatal && !s->synced.load()) {
+      s->fatal = std::make_exception_ptr(
+          std::system_error(make_error_code(errc::cancelled), "informer stopped before sync"));
+    }
+  }
+  s->wake_sync_waiters();
+}
+
+void Informer::add_handler(EventHandler handler, HandlerOptions opts) {
+  auto s = state_;
+  auto l = std::make_shared<Listener>();
+  l->handler = std::move(handler);
+  l->executor = opts.executor ? opts.executor : net::any_io_executor(s->strand);
+  l->resync = opts.resync_period;
+  net::dispatch(s->strand, [s, l] {
+    // On the strand: between two batches of deltas, so the snapshot and the live changes that
+    // follow neither overlap nor leave a gap.
+    for (auto& o : s->writer.reader().list())
+      l->push({Notification::add, nullptr, o});
+    s->listeners.push_back(l);
+    if (s->started.load()) s->arm_resync(l);
+  });
+}
+
+void Informer::add_index(std::string name, IndexFunc func) {
+  auto s = state_;
+  net::dispatch(s->strand, [s, name = std::move(name), func = std::move(func)]() mutable {
+    s->writer.add_index(std::move(name), std::move(func));
+  });
+}
+
+std::shared_ptr<const Store> Informer::store() const {
+  return state_->writer.store();
+}
+
+bool Informer::has_synced() const noexcept {
+  return state_->synced.load();
+}
+
+awaitable<void> Informer::wait_for_sync() {
+  auto s = state_;
+  auto ex = co_await net::this_coro::executor;
+  for (;;) {
+    std::shared_ptr<Wakeup> w;
+    {
+      std::lock_guard lock(s->mu);
+      if (s->synced.load()) co_return;
+      if (s->fatal) std::rethrow_exception(s->fatal);
+      w = std::make_shared<Wakeup>(ex, 1);
+      s->sync_waiters.push_back(w);
+    }
+    co_await w->async_receive(net::use_awaitable);
+  }
+}
+
+std::string Informer::last_resource_version() const {
+  std::lock_guard lock(state_->mu);
+  return state_->last_rv;
+}
+
+const InformerOptions& Informer::options() const noexcept {
+  return state_->opts;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct SharedInformerFactory::Impl {
+  Impl(Client& c, net::any_io_executor i, net::any_io_executor o)
+      : client(c), informer_ex(std::move(i)), io_ex(std::move(o)) {}
+  Client& client;
+  net::any_io_executor informer_ex, io_ex;
+  std::mutex mu;
+  std::map<std::tuple<std::string, std::string, std::string, std::string>,
+           std::shared_ptr<Informer>>
+      informers;
+  bool started = false;
+};
+
+SharedInformerFactory::SharedInformerFactory(Client& client, net::any_io_executor informer_executor,
+                                             net::any_io_executor io_executor)
+    : impl_(std::make_unique<Impl>(client, std::move(informer_executor), std::move(io_executor))) {}
+
+SharedInformerFactory::~SharedInformerFactory() {
+  stop();
+}
+
+std::shared_ptr<Informer> SharedInformerFactory::informer(const Resource& r, std::string ns,
+                                                          std::string label_selector,
+                                                          std::string field_selector) {
+  InformerOptions o;
+  o.resource = r;
+  o.ns = std::move(ns);
+  o.label_selector = std::move(label_selector);
+  o.field_selector = std::move(field_selector);
+  return informer(std::move(o));
+}
+
+std::shared_ptr<Informer> SharedInformerFactory::informer(InformerOptions opts) {
+  auto key = std::make_tuple(
+      opts.resource.group + "/" + opts.resource.version + "/" + opts.resource.plural, opts.ns,
+      opts.label_selector, opts.field_selector);
+  std::lock_guard lock(impl_->mu);
+  auto& slot = impl_->informers[key];
+  if (!slot) {
+    slot = std::make_shared<Informer>(impl_->client, std::move(opts), impl_->informer_ex,
+                                      impl_->io_ex);
+    if (impl_->started) slot->start();
+  }
+  return slot;
+}
+
+void SharedInformerFactory::start() {
+  std::lock_guard lock(impl_->mu);
+  impl_->started = true;
+  for (auto& [k, i] : impl_->informers)
+    i->start();
+}
+
+void SharedInformerFactory::stop() {
+  std::lock_guard lock(impl_->mu);
+  for (auto& [k, i] : impl_->informers)
+    i->stop();
+}
+
+awaitable<void> SharedInformerFactory::wait_for_sync() {
+  std::vector<std::shared_ptr<Informer>> all;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (auto& [k, i] : impl_->informers)
+      all.push_back(i);
+  }
+  for (auto& i : all)
+    co_await i->wait_for_sync();
+}
+
+}  // namespace kcoro

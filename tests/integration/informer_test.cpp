@@ -1,0 +1,398 @@
+// The informer pipeline (reflector → channel → informer → store → handlers) on the fake server.
+#include "kcoro/informer.hpp"
+#include "kcoro/testing/fake_apiserver.hpp"
+
+#include "support/co_test.hpp"
+
+#include <doctest/doctest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <map>
+#include <random>
+#include <thread>
+
+namespace net = boost::asio;
+using kcoro::Client;
+using kcoro::ClusterConfig;
+using kcoro::Informer;
+using kcoro::InformerOptions;
+using kcoro::ObjectPtr;
+using kcoro::test::co_run;
+using kcoro::testing::FakeApiServer;
+using kcoro::testing::FakeApiServerOptions;
+using kcoro::testing::Fault;
+using kcoro::testing::FaultKind;
+namespace res = kcoro::resources;
+using namespace std::chrono_literals;
+
+namespace {
+
+ClusterConfig config_for(const FakeApiServer& server) {
+  ClusterConfig cfg = ClusterConfig::from_url(server.url());
+  if (server.tls()) cfg.ca_data = server.ca_pem();
+  return cfg;
+}
+
+std::string cm(const std::string& name, const std::string& value,
+               const std::string& ns = "default") {
+  return R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name +
+         R"(","namespace":")" + ns + R"("},"data":{"k":")" + value + R"("}})";
+}
+
+// Waits (bounded) until `pred` holds, checking every millisecond on the coroutine's executor.
+net::awaitable<bool> eventually(std::function<bool()> pred, std::chrono::milliseconds limit = 10s) {
+  net::steady_timer t(co_await net::this_coro::executor);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) co_return false;
+    t.expires_after(1ms);
+    co_await t.async_wait(net::use_awaitable);
+  }
+  co_return true;
+}
+
+// Records every notification as "add name rv", "update name rv", "delete name rv [tombstone]".
+struct Recorder {
+  std::vector<std::string> log;
+  kcoro::EventHandler handler() {
+    return {
+        [this](const ObjectPtr& o) { log.push_back("add " + id(o)); },
+        [this](const ObjectPtr&, const ObjectPtr& o) { log.push_back("update " + id(o)); },
+        [this](const ObjectPtr& o, bool tomb) {
+          log.push_back("delete " + std::string(o->meta().name) + (tomb ? " tombstone" : ""));
+        },
+    };
+  }
+  static std::string id(const ObjectPtr& o) {
+    return std::string(o->meta().name) + " " +
+           std::string(o->get<std::string_view>("/data/k").value_or(""));
+  }
+};
+
+InformerOptions configmaps(int64_t page = 500) {
+  InformerOptions o;
+  o.resource = res::configmaps;
+  o.ns = "default";
+  o.policy.page_size = page;
+  o.policy.backoff_initial = 20ms;
+  o.policy.backoff_max = 200ms;
+  o.seed = 1;
+  return o;
+}
+
+// The server's state of default/configmaps: name -> resourceVersion.
+std::map<std::string, std::string> server_state(FakeApiServer& server) {
+  kcoro::testing::FakeRequest req;
+  req.method = "GET";
+  req.target = "/api/v1/namespaces/default/configmaps";
+  auto resp = server.cluster().handle(req);
+  std::map<std::string, std::string> m;
+  auto v = boost::json::parse(resp.body);
+  for (auto& item : v.at("items").as_array()) {
+    m[std::string(item.at("metadata").at("name").as_string())] =
+        std::string(item.at("metadata").at("resourceVersion").as_string());
+  }
+  return m;
+}
+
+std::map<std::string, std::string> store_state(const kcoro::Store& store) {
+  std::map<std::string, std::string> m;
+  for (auto& o : store.list())
+    m[std::string(o->meta().name)] = std::string(o->meta().resource_version);
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("informer: initial sync of thousands of objects over many pages") {
+  FakeApiServer server;
+  for (int i = 0; i < 2500; ++i)
+    server.cluster().apply_object(cm("c" + std::to_string(i), "v"));
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client client(ex, config_for(server));
+    auto opts = configmaps(100);
+    opts.policy.initial_list_from_cache = false;  // a consistent list comes in pages
+    Informer inf(client, opts, ex);
+    Recorder rec;
+    inf.add_handler(rec.handler());
+    CHECK_FALSE(inf.has_synced());
+    inf.start();
+    co_await inf.wait_for_sync();
+    CHECK(inf.has_synced());
+    CHECK(inf.store()->size() == 2500);
+    CHECK(co_await eventually([&] { return rec.log.size() == 2500; }));
+    CHECK(inf.store()->get("default/c42")->meta().name == "c42");
+    CHECK(inf.store()->by_index(kcoro::namespace_index, "default").size() == 2500);
+    inf.stop();
+  });
+  CHECK(server.stats().requests >= 25);  // 25 pages at least
+}
+
+TEST_CASE("informer: adds, updates and deletes arrive in order; a late handler gets the cache") {
+  FakeApiServer server;
+  server.cluster().apply_object(cm("a", "0"));
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client client(ex, config_for(server));
+    Informer inf(client, configmaps(), ex);
+    Recorder rec;
+    inf.add_handler(rec.handler());
+    inf.start();
+    co_await inf.wait_for_sync();
+    server.cluster().apply_object(cm("b", "1"));
+    server.cluster().apply_object(cm("a", "2"));
+    server.cluster().delete_object("v1", "ConfigMap", "default", "b");
+    server.cluster().apply_object(cm("c", "3"));
+    CHECK(co_await eventually([&] { return rec.log.size() == 5; }));
+    CHECK(rec.log ==
+          std::vector<std::string>{"add a 0", "add b 1", "update a 2", "delete b", "add c 3"});
+    Recorder late;
+    inf.add_handler(late.handler());
+    CHECK(co_await eventually([&] { return late.log.size() == 2; }));
+    std::sort(late.log.begin(), late.log.end());
+    CHECK(late.log == std::vector<std::string>{"add a 2", "add c 3"});
+    server.cluster().apply_object(cm("d", "4"));
+    CHECK(co_await eventually([&] { return late.log.size() == 3 && rec.log.size() == 6; }));
+    CHECK(late.log.back() == "add d 4");
+    inf.stop();
+  });
+}
+
+TEST_CASE("informer: a watch cut mid-event resumes with no loss and no duplicate") {
+  FakeApiServer server;
+  // A real cluster's resourceVersion is never 0 (a watch from "0" starts at the current state).
+  server.cluster().apply_object(
+      R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"s","namespace":"default"}})");
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client client(ex, config_for(server));
+    Informer inf(client, configmaps(), ex);
+    Recorder rec;
+    inf.add_handler(rec.handler());
+    inf.start();
+    co_await inf.wait_for_sync();
+    Fault cut;
+    cut.kind = FaultKind::cut;
+    cut.watch_only = true;
+    cut.bytes = 150;  // inside the first event
+    cut.times = 3;
+    server.add_fault(cut);
+    // The current watch is already open; restart() drops it, so the next watches hit the fault.
+    server.restart();
+    std::vector<std::string> want;
+    for (int i = 0; i < 20; ++i) {
+      server.cluster().apply_object(cm("x" + std::to_string(i % 5), std::to_string(i)));
+      want.push_back((i < 5 ? "add x" : "update x") + std::to_string(i % 5) + " " +
+                     std::to_string(i));
+    }
+    CHECK(co_await eventually([&] { return rec.log.size() >= want.size(); }));
+    CHECK(rec.log == want);
+    CHECK(store_state(*inf.store()) == server_state(server));
+    inf.stop();
+  });
+}
+
+TEST_CASE("informer: a forced 410 relists; handlers see exactly what changed while away") {
+  FakeApiServer server;
+  for (const char* n : {"keep", "change", "drop"})
+    server.cluster().apply_object(cm(n, "0"));
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client client(ex, config_for(server));
+    Informer inf(client, configmaps(), ex);
+    Recorder rec;
+    inf.add_handler(rec.handler());
+    inf.start();
+    co_await inf.wait_for_sync();
+    CHECK(co_await eventually([&] { return rec.log.size() == 3; }));
+    rec.log.clear();
+    // Keep the informer away: its watches fail until the fault is removed.
+    Fault down;
+    down.kind = FaultKind::status;
+    down.status = 503;
+    down.watch_only = true;
+    down.times = Fault::kAlways;
+    const int id = server.add_fault(down);
+    server.restart();
+    server.cluster().apply_object(cm("change", "1"));
+    server.cluster().delete_object("v1", "ConfigMap", "default", "drop");
+    server.cluster().apply_object(cm("new", "2"));
+    server.cluster().compact();  // the informer's resourceVersion is gone from the history
+    server.remove_fault(id);
+    CHECK(co_await eventually([&] { return rec.log.size() == 3; }));
+    std::sort(rec.log.begin(), rec.log.end());
+    CHECK(rec.log ==
+          std::vector<std::string>{"add new 2", "delete drop tombstone", "update change 1"});
+    CHECK(store_state(*inf.store()) == server_state(server));
+    inf.stop();
+  });
+}
+
+TEST_CASE("informer: bookmarks advance the resume point; the streaming initial list works") {
+  FakeApiServerOptions o;
+  o.cluster.bookmark_interval = 50ms;
+  FakeApiServer server(o);
+  server.cluster().apply_object(cm("a", "1"));
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client client(ex, config_for(server));
+    auto opts = configmaps();
+    opts.policy.streaming_initial_list = true;
+    Informer inf(client, opts, ex);
+    inf.start();
+    co_await inf.wait_for_sync();
+    CHECK(inf.store()->size() == 1);
+    const uint64_t after_sync = std::stoull(inf.last_resource_version());
+    // Writes elsewhere move the server's resourceVersion; only bookmarks tell this informer.
+    for (int i = 0; i < 3; ++i) {
+      server.cluster().apply_object(R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"s)" +
+                                    std::to_string(i) + R"(","namespace":"default"}})");
+    }
+    const uint64_t target = server.cluster().resource_version();
+    CHECK(target > after_sync);
+    CHECK(co_await eventually([&] { return std::stoull(inf.last_resource_version()) >= target; }));
+    CHECK(inf.store()->size() == 1);
+    inf.stop();
+  });
+}
+
+TEST_CASE("informer: a 403 surfaces from wait_for_sync") {
+  FakeApiServerOptions o;
+  o.tokens = {{"t", "mallory"}};
+  o.require_auth = true;
+  FakeApiServer server(o);
+  server.cluster().forbid("mallory", "configmaps");
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    ClusterConfig cfg = config_for(server);
+    cfg.token = "t";
+    Client client(ex, cfg);
+    Informer inf(client, configmaps(), ex);
+    inf.start();
+    try {
+      co_await inf.wait_for_sync();
+      FAIL("expected 403");
+    } catch (const kcoro::ApiError& e) {
+      CHECK(kcoro::is_forbidden(e));
+    }
+    CHECK_FALSE(inf.has_synced());
+    inf.stop();
+  });
+}
+
+TEST_CASE("informer: a slow handler does not stall the others") {
+  FakeApiServer server;
+  net::io_context slow_io;
+  auto guard = net::make_work_guard(slow_io);
+  std::thread slow_thread([&] { slow_io.run(); });
+  std::atomic<int> slow_seen{0};
+  std::atomic<bool> release{false};
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client client(ex, config_for(server));
+    Informer inf(client, configmaps(), ex);
+    int fast_seen = 0;
+    inf.add_handler({[&](const ObjectPtr&) { ++fast_seen; }, {}, {}});
+    kcoro::HandlerOptions ho;
+    ho.executor = slow_io.get_executor();
+    inf.add_handler({[&](const ObjectPtr&) {
+                       while (!release.load())
+                         std::this_thread::yield();  // stuck until released
+                       ++slow_seen;
+                     },
+                     {},
+                     {}},
+                    ho);
+    inf.start();
+    co_await inf.wait_for_sync();
+    for (int i = 0; i < 50; ++i)
+      server.cluster().apply_object(cm("s" + std::to_string(i), "v"));
+    CHECK(co_await eventually([&] { return fast_seen == 50; }));
+    CHECK(slow_seen.load() == 0);  // the slow handler is still on its first object
+    release = true;
+    CHECK(co_await eventually([&] { return slow_seen.load() == 50; }));
+    inf.stop();
+  });
+  guard.reset();
+  slow_thread.join();
+}
+
+TEST_CASE("informer: resync redelivers on_update(obj, obj)") {
+  FakeApiServer server;
+  server.cluster().apply_object(cm("a", "1"));
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client client(ex, config_for(server));
+    Informer inf(client, configmaps(), ex);
+    int same = 0;
+    kcoro::HandlerOptions ho;
+    ho.resync_period = 20ms;
+    inf.add_handler({{}, [&](const ObjectPtr& a, const ObjectPtr& b) { same += a == b; }, {}}, ho);
+    inf.start();
+    co_await inf.wait_for_sync();
+    CHECK(co_await eventually([&] { return same >= 3; }));
+    inf.stop();
+  });
+}
+
+TEST_CASE("informer: random churn with random connection cuts ends equal to the server") {
+  FakeApiServer server;
+  std::mt19937 rng(20261122);
+  co_run(
+      [&](net::any_io_executor ex) -> net::awaitable<void> {
+        Client client(ex, config_for(server));
+        Informer inf(client, configmaps(7), ex);
+        inf.start();
+        co_await inf.wait_for_sync();
+        net::steady_timer t(ex);
+        for (int step = 0; step < 400; ++step) {
+          const std::string name = "r" + std::to_string(rng() % 40);
+          switch (rng() % 10) {
+            case 0:
+            case 1:
+              server.cluster().delete_object("v1", "ConfigMap", "default", name);
+              break;
+            case 2: {
+              Fault cut;
+              cut.kind = FaultKind::cut;
+              cut.watch_only = true;
+              cut.bytes = 1 + rng() % 600;
+              server.add_fault(cut);
+              server.restart();
+              break;
+            }
+            case 3:
+              server.cluster().compact();
+              break;
+            default:
+              server.cluster().apply_object(cm(name, std::to_string(step)));
+          }
+          if (step % 10 == 0) {
+            t.expires_after(1ms);
+            co_await t.async_wait(net::use_awaitable);
+          }
+        }
+        server.clear_faults();
+        server.restart();
+        CHECK(co_await eventually([&] { return store_state(*inf.store()) == server_state(server); },
+                                  20s));
+        inf.stop();
+      },
+      60s);
+}
+
+TEST_CASE("informer: the shared factory gives one informer per resource and selectors") {
+  FakeApiServer server;
+  server.cluster().apply_object(cm("a", "1"));
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client client(ex, config_for(server));
+    kcoro::SharedInformerFactory factory(client, ex);
+    auto a = factory.informer(res::configmaps, "default");
+    auto b = factory.informer(res::configmaps, "default");
+    auto c = factory.informer(res::configmaps, "default", "app=x");
+    CHECK(a == b);
+    CHECK(a != c);
+    factory.start();
+    co_await factory.wait_for_sync();
+    CHECK(a->store()->size() == 1);
+    CHECK(c->store()->size() == 0);
+    factory.stop();
+  });
+}
