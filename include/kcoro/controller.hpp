@@ -1,0 +1,177 @@
+// kcoro/controller.hpp — informers' events to keys on a work queue, keys to reconciler runs.
+//
+// Contract
+// - Sources. watches(informer) enqueues each notified object's own key; owns(informer, kind)
+//   enqueues the key of the object's controlling owner of that kind (owner_request in
+//   reconcile.hpp; for an update both the old and the new owner); watches(informer, map) enqueues
+//   the keys `map` returns (for an update, of the old and the new object). Deletions count,
+//   tombstones included (the informer hands over the last known object). A Predicate filters each
+//   source. Sources are added before run(); their handlers run on the informer's handler executor
+//   and only add keys to the queue, so events arriving before the workers start are kept.
+// - Workers. run() starts the watched informers (Informer::start is idempotent), waits until all
+//   have synced, then runs `workers` coroutines, each on its own strand of the controller's
+//   executor (a thread pool runs them in parallel). A key is reconciled by at most one worker at a
+//   time and keys added while it runs are coalesced into one more run after it (WorkQueue).
+// - Reconciler. `awaitable<Result>(const Request&, Context&)`, any callable. It runs on its
+//   worker's strand. Its answer, or a thrown exception (TerminalError: terminal; anything else:
+//   error), goes through retry_policy() (reconcile.hpp): errors are retried with the queue's rate
+//   limiter up to `max_retries` (default 5, as the seed controllers), then the key is dropped with
+//   an error log line. The Context it gets lives for that one call.
+// - Stop. stop() (any thread, idempotent) ends run(): the queue stops taking keys and handing out
+//   new work at once; reconciles in flight may finish for `stop_timeout`, after which their
+//   coroutines are cancelled (terminal cancellation through the worker's cancellation slot, so
+//   the awaited operation, a timer or a Client request, fails with operation_aborted / cancelled);
+//   run() returns once every worker has ended. A reconcile that ignores cancellation delays run()
+//   until it returns. Stopping before run() makes run() return at once. run() may be called once.
+//   A fatal sync error (Informer::wait_for_sync throws) is thrown from run().
+// - Metrics (when `metrics` is set; the global registry by default), labelled controller=<name>:
+//   controller_runtime_reconcile_total{result=success|error|requeue|requeue_after},
+//   controller_runtime_reconcile_errors_total, controller_runtime_terminal_reconcile_errors_total,
+//   controller_runtime_reconcile_time_seconds, controller_runtime_active_workers,
+//   controller_runtime_max_concurrent_reconciles, and the queue's workqueue_* series (labels
+//   controller and name), with the unfinished-work gauges refreshed every 500 ms while running.
+// - Lifetimes. The Client, the informers and the EventRecorder must outlive the controller; the
+//   controller must outlive run(). Handlers left in an informer after the controller is destroyed
+//   do nothing.
+#pragma once
+
+#include "kcoro/client.hpp"
+#include "kcoro/informer.hpp"
+#include "kcoro/metrics.hpp"
+#include "kcoro/predicates.hpp"
+#include "kcoro/reconcile.hpp"
+#include "kcoro/workqueue.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace kcoro {
+
+class EventRecorder;
+
+/// An spdlog logger that starts every line with the key being reconciled ("ns/name: ...").
+class KeyLogger {
+ public:
+  KeyLogger(std::shared_ptr<spdlog::logger> logger, std::string key)
+      : logger_(std::move(logger)), key_(std::move(key)) {}
+
+  template <class... A>
+  void log(spdlog::level::level_enum lvl, spdlog::format_string_t<A...> fmt, A&&... args) const {
+    if (!logger_->should_log(lvl)) return;
+    logger_->log(lvl, "{}: {}", key_, fmt::format(fmt, std::forward<A>(args)...));
+  }
+  template <class... A>
+  void debug(spdlog::format_string_t<A...> fmt, A&&... args) const {
+    log(spdlog::level::debug, fmt, std::forward<A>(args)...);
+  }
+  template <class... A>
+  void info(spdlog::format_string_t<A...> fmt, A&&... args) const {
+    log(spdlog::level::info, fmt, std::forward<A>(args)...);
+  }
+  template <class... A>
+  void warn(spdlog::format_string_t<A...> fmt, A&&... args) const {
+    log(spdlog::level::warn, fmt, std::forward<A>(args)...);
+  }
+  template <class... A>
+  void error(spdlog::format_string_t<A...> fmt, A&&... args) const {
+    log(spdlog::level::err, fmt, std::forward<A>(args)...);
+  }
+  spdlog::logger& logger() const noexcept { return *logger_; }
+  const std::string& key() const noexcept { return key_; }
+
+ private:
+  std::shared_ptr<spdlog::logger> logger_;
+  std::string key_;
+};
+
+namespace detail {
+struct ControllerState;
+}
+
+/// What a reconciler may use during one call.
+class Context {
+ public:
+  const Request& request() const noexcept { return request_; }
+  Client& client() const noexcept;
+  /// The store of the first source watching `r`; throws std::out_of_range if none does.
+  std::shared_ptr<const Store> store(const Resource& r) const;
+  /// The store of the first source whose resource plural ("pods", "foos") is `name`; throws
+  /// std::out_of_range if none is.
+  std::shared_ptr<const Store> store(std::string_view name) const;
+  const KeyLogger& log() const noexcept { return log_; }
+  /// ControllerOptions::recorder; nullptr when none was given.
+  EventRecorder* recorder() const noexcept;
+  /// Failures on record for this key (0 on a first attempt).
+  int retries() const noexcept { return retries_; }
+
+  Context(const detail::ControllerState& st, Request req, KeyLogger log, int retries)
+      : st_(st), request_(std::move(req)), log_(std::move(log)), retries_(retries) {}
+
+ private:
+  const detail::ControllerState& st_;
+  Request request_;
+  KeyLogger log_;
+  int retries_;
+};
+
+using Reconciler = std::function<boost::asio::awaitable<Result>(const Request&, Context&)>;
+/// Keys to enqueue for an object (watches(informer, map)).
+using MapFunc = std::function<std::vector<Request>(const Object& obj)>;
+
+struct ControllerOptions {
+  std::string name = "controller";  ///< the `controller` label and the log prefix
+  int workers = 1;                  ///< MaxConcurrentReconciles
+  int max_retries = 5;              ///< errors retried per key; unlimited_retries: forever
+  std::chrono::milliseconds stop_timeout{30000};  ///< grace for in-flight reconciles at stop
+  /// The queue's rate limiter and clock (tests pass a ManualClock). If `queue.metrics` is empty
+  /// and `metrics` is set, the controller fills it with the workqueue_* series.
+  WorkQueue<std::string>::Options queue;
+  /// Where the controller's series go; nullptr: no metrics.
+  std::shared_ptr<MetricsRegistry> metrics = MetricsRegistry::global();
+  /// Default: spdlog's default logger.
+  std::shared_ptr<spdlog::logger> logger;
+  /// Handed to reconcilers through Context::recorder().
+  EventRecorder* recorder = nullptr;
+};
+
+class Controller {
+ public:
+  /// Workers run on strands of `executor`, and the queue's delays on `executor` itself.
+  Controller(Client& client, boost::asio::any_io_executor executor, Reconciler reconciler,
+             ControllerOptions options = {});
+  ~Controller();
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  /// Enqueues the key of each object `informer` notifies.
+  Controller& watches(Informer& informer, Predicate predicate = {});
+  /// Enqueues the key `map` returns for each object `informer` notifies.
+  Controller& watches(Informer& informer, MapFunc map, Predicate predicate = {});
+  /// Enqueues the key of the controlling owner of kind `owner_kind` of each notified object.
+  Controller& owns(Informer& informer, std::string owner_kind, Predicate predicate = {});
+
+  /// Waits for the informers' sync, runs the workers until stop(); see the contract.
+  boost::asio::awaitable<void> run();
+  /// Ends run(); any thread, idempotent.
+  void stop();
+
+  /// Adds `key` to the queue by hand (e.g. periodic resyncs, tests).
+  void enqueue(const Request& key);
+  WorkQueue<std::string>& queue() noexcept;
+  const ControllerOptions& options() const noexcept;
+
+ private:
+  std::shared_ptr<detail::ControllerState> st_;
+};
+
+}  // namespace kcoro
