@@ -1,0 +1,208 @@
+// examples/common.cpp — see common.hpp.
+#include "common.hpp"
+
+#include "kcoro/kubeconfig.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace net = boost::asio;
+
+namespace kcoro::examples {
+
+bool Args::flag(const std::string& name) {
+  auto it = std::find(args_.begin(), args_.end(), name);
+  if (it == args_.end()) return false;
+  args_.erase(it);
+  return true;
+}
+
+std::optional<std::string> Args::value(const std::string& name) {
+  auto it = std::find(args_.begin(), args_.end(), name);
+  if (it == args_.end()) return std::nullopt;
+  if (it + 1 == args_.end()) throw std::invalid_argument(name + " needs a value");
+  std::string v = *(it + 1);
+  args_.erase(it, it + 2);
+  return v;
+}
+
+void Args::expect_empty() const {
+  if (!args_.empty()) throw std::invalid_argument("unknown argument: " + args_.front());
+}
+
+Runtime::Runtime(std::string name, std::string usage)
+    : name_(std::move(name)),
+      usage_(std::move(usage)),
+      signals_(io_, SIGINT, SIGTERM),
+      deadline_(io_),
+      stopped_(io_, net::steady_timer::time_point::max()) {}
+
+Runtime::~Runtime() = default;
+
+Args Runtime::parse(int argc, char** argv) {
+  auto usage = [&](int code) {
+    std::fprintf(code == 0 ? stdout : stderr,
+                 "usage: %s [--kubeconfig PATH] [--master URL] [--context NAME] [--demo]\n"
+                 "       [--run-for-seconds N]%s\n",
+                 name_.c_str(), usage_.c_str());
+    std::exit(code);
+  };
+  std::vector<std::string> rest;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    // Each common flag takes the next argument as its value.
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s: %s needs a value\n", name_.c_str(), a.c_str());
+        usage(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") usage(0);
+    if (a == "--kubeconfig") {
+      kubeconfig_ = next();
+    } else if (a == "--master") {
+      master_ = next();
+    } else if (a == "--context") {
+      context_ = next();
+    } else if (a == "--demo") {
+      demo_ = true;
+    } else if (a == "--run-for-seconds") {
+      const std::string v = next();
+      char* end = nullptr;
+      run_for_seconds_ = std::strtod(v.c_str(), &end);
+      if (end == v.c_str() || *end != '\0' || run_for_seconds_ < 0) usage(2);
+    } else {
+      rest.push_back(a);
+    }
+  }
+  return Args(std::move(rest));
+}
+
+Client& Runtime::connect(testing::FakeApiServerOptions demo_options) {
+  ClusterConfig config;
+  if (demo_) {
+    // --demo: an in-process API server on 127.0.0.1 with its own thread; plain HTTP, no auth.
+    fake_ = std::make_unique<testing::FakeApiServer>(std::move(demo_options));
+    config = ClusterConfig::from_url(fake_->url());
+    spdlog::info("Demo mode: embedded fake API server at {}", fake_->url());
+  } else {
+    // As client-go: --kubeconfig, $KUBECONFIG, in-cluster (inside a pod), ~/.kube/config.
+    LoadOptions lo;
+    lo.kubeconfig = kubeconfig_;
+    lo.context = context_;
+    lo.master = master_;
+    try {
+      config = load_cluster_config(lo);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr,
+                   "%s: no cluster configuration: %s\n"
+                   "Run it against a cluster with --kubeconfig PATH (or $KUBECONFIG, or from "
+                   "inside a pod),\nor try it without one: %s --demo\n",
+                   name_.c_str(), e.what(), name_.c_str());
+      std::exit(2);
+    }
+    spdlog::info("Using {} ({})", config.server,
+                 config.in_cluster ? std::string("in-cluster") : config.source_file);
+  }
+  client_ = std::make_unique<Client>(io_.get_executor(), std::move(config));
+  return *client_;
+}
+
+void Runtime::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  signals_.cancel();
+  deadline_.cancel();
+  stopped_.cancel();
+  for (auto& fn : stop_fns_)
+    fn();
+}
+
+namespace {
+// A pod as the demo writes it into the fake API server.
+std::string demo_pod(const std::string& name, const std::string& generation) {
+  return R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + name +
+         R"(","namespace":"default","labels":{"app":"demo","generation":")" + generation +
+         R"("}},"spec":{"containers":[{"name":"app","image":"nginx:latest"}]}})";
+}
+}  // namespace
+
+void Runtime::seed_demo_pods(int n) {
+  for (int i = 0; i < n; ++i)
+    fake_->cluster().apply_object(demo_pod("pod-" + std::to_string(i), "1"));
+}
+
+net::awaitable<void> Runtime::demo_pod_churn() {
+  net::steady_timer timer(co_await net::this_coro::executor);
+  auto& cluster = fake_->cluster();
+  for (int step = 0; !stopping_; ++step) {
+    timer.expires_after(std::chrono::milliseconds(400));
+    boost::system::error_code ec;
+    co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+    if (ec || stopping_) break;
+    const std::string name = "churn-" + std::to_string(step / 3);
+    switch (step % 3) {
+      case 0:  // a new pod
+        cluster.apply_object(demo_pod(name, "1"));
+        break;
+      case 1:  // the same pod, changed
+        cluster.apply_object(demo_pod(name, "2"));
+        break;
+      default:  // and gone
+        cluster.delete_object("v1", "Pod", "default", name);
+        break;
+    }
+  }
+}
+
+net::awaitable<void> Runtime::wait_for_stop() {
+  if (stopping_) co_return;
+  boost::system::error_code ec;  // operation_aborted when stop() cancels it
+  co_await stopped_.async_wait(net::redirect_error(net::use_awaitable, ec));
+}
+
+int Runtime::run(net::awaitable<void> main) {
+  // SIGINT (Ctrl-C) and SIGTERM (kubectl delete pod) stop the example cleanly.
+  signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    spdlog::info("Received signal, shutting down ({})", signo == SIGINT ? "SIGINT" : "SIGTERM");
+    stop();
+  });
+  // --run-for-seconds N: the same stop, on a timer.
+  if (run_for_seconds_ > 0) {
+    deadline_.expires_after(
+        std::chrono::milliseconds(static_cast<int64_t>(run_for_seconds_ * 1000)));
+    deadline_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      spdlog::info("--run-for-seconds elapsed, shutting down");
+      stop();
+    });
+  }
+  int code = 0;
+  net::co_spawn(io_, std::move(main), [&](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("{}: {}", name_, ex.what());
+      }
+      code = 1;
+    }
+    // The example is over: whatever it left behind (pooled connections) need not run on.
+    io_.stop();
+  });
+  io_.run();
+  return code;
+}
+
+}  // namespace kcoro::examples

@@ -1,0 +1,108 @@
+// examples/common.hpp — what every example needs before its first informer: flags, a cluster
+// configuration (or an embedded fake API server for --demo), an io_context, and a clean stop on
+// SIGINT, SIGTERM or --run-for-seconds.
+//
+// Common flags (client-go's names):
+//   --kubeconfig PATH   a kubeconfig file (else $KUBECONFIG, in-cluster, ~/.kube/config)
+//   --master URL        overrides the kubeconfig's server
+//   --context NAME      a context other than current-context
+//   --demo              run against an embedded FakeApiServer instead of a cluster
+//   --run-for-seconds N stop by itself after N seconds (smoke tests)
+#pragma once
+
+#include "kcoro/client.hpp"
+#include "kcoro/testing/fake_apiserver.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kcoro::examples {
+
+/// The example's own flags, after the common ones were taken out: "--flag value" pairs and
+/// lone "--switch"es, in order.
+class Args {
+ public:
+  Args(std::vector<std::string> args) : args_(std::move(args)) {}  // NOLINT
+  /// True (and consumed) if `name` is present.
+  bool flag(const std::string& name);
+  /// The value following `name` (consumed), if present.
+  std::optional<std::string> value(const std::string& name);
+  /// Throws std::invalid_argument naming whatever was not consumed.
+  void expect_empty() const;
+
+ private:
+  std::vector<std::string> args_;
+};
+
+class Runtime {
+ public:
+  /// `name` prefixes the usage text; `usage` lists the example's own flags.
+  Runtime(std::string name, std::string usage);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  /// Takes the common flags out of argv; returns the rest. Prints usage and exits 2 on --help or
+  /// a malformed common flag.
+  Args parse(int argc, char** argv);
+
+  bool demo() const noexcept { return demo_; }
+
+  /// Builds the Client: --demo starts the embedded FakeApiServer with `demo_options`; otherwise
+  /// the configuration is loaded as client-go does (in-cluster inside a pod). When no
+  /// configuration is found, prints how to use --demo or --kubeconfig and exits 2.
+  Client& connect(testing::FakeApiServerOptions demo_options = {});
+
+  boost::asio::io_context& io() noexcept { return io_; }
+  boost::asio::any_io_executor executor() { return io_.get_executor(); }
+  Client& client() { return *client_; }
+  /// The embedded server (--demo only; nullptr otherwise).
+  testing::FakeApiServer* fake() noexcept { return fake_.get(); }
+
+  /// --demo: writes pods pod-0 ... pod-(n-1) into namespace "default" of the fake.
+  void seed_demo_pods(int n);
+  /// --demo: pods churn-0, churn-1, ... come, change and go in "default", one step every
+  /// 400 ms, until stop().
+  boost::asio::awaitable<void> demo_pod_churn();
+
+  /// Called once, on the io_context, when the example must stop (signal or --run-for-seconds).
+  void on_stop(std::function<void()> fn) { stop_fns_.push_back(std::move(fn)); }
+  /// Completes when the example must stop.
+  boost::asio::awaitable<void> wait_for_stop();
+  /// Stops now (the same as a signal).
+  void stop();
+  bool stopping() const noexcept { return stopping_; }
+
+  /// Runs `main` on the io_context until it returns; returns the process exit code (0, or 1 if
+  /// `main` threw). Work left behind by `main` (idle connections) does not keep it running.
+  int run(boost::asio::awaitable<void> main);
+
+ private:
+  std::string name_;
+  std::string usage_;
+  std::string kubeconfig_;
+  std::string master_;
+  std::string context_;
+  bool demo_ = false;
+  double run_for_seconds_ = 0;
+
+  boost::asio::io_context io_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer deadline_;
+  boost::asio::steady_timer stopped_;  ///< never expires; cancelled at stop
+  std::vector<std::function<void()>> stop_fns_;
+  bool stopping_ = false;
+
+  std::unique_ptr<testing::FakeApiServer> fake_;
+  std::unique_ptr<Client> client_;
+};
+
+}  // namespace kcoro::examples

@@ -1,0 +1,285 @@
+// sample_controller — the Kubernetes sample-controller (k8s.io/sample-controller) with kcoro.
+//
+// A Foo (samplecontroller.k8s.io/v1alpha1) asks for a Deployment: spec.deploymentName running
+// nginx with spec.replicas replicas. The controller watches Foos and the Deployments they own
+// (ownerReference with controller: true); either changing puts the Foo's key on the work queue.
+// Reconciling a Foo creates or scales its Deployment, copies the Deployment's available replicas
+// into the Foo's status (the status subresource) and records an Event.
+//
+//   kubectl apply -f artifacts/crd.yaml -f artifacts/rbac.yaml -f artifacts/example-foo.yaml
+//   sample_controller --kubeconfig ~/.kube/config
+//   sample_controller --demo --run-for-seconds 5     # no cluster: an embedded fake API server
+#include "../common.hpp"
+
+#include "kcoro/controller.hpp"
+#include "kcoro/event_recorder.hpp"
+#include "kcoro/informer.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+namespace net = boost::asio;
+namespace json = boost::json;
+namespace res = kcoro::resources;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The custom resource; kcoro needs no generated types, only where it lives.
+const kcoro::Resource foos{"samplecontroller.k8s.io", "v1alpha1", "Foo", "foos", true};
+
+// Event reasons and messages, as sample-controller's.
+constexpr const char* kSuccessSynced = "SuccessSynced";
+constexpr const char* kErrResourceExists = "ErrResourceExists";
+constexpr const char* kMessageResourceSynced = "Foo synced successfully";
+
+// newDeployment: nginx with the Foo's replicas, owned by the Foo (controller: true, so the
+// Deployment's events come back to this Foo, and garbage collection deletes it with the Foo).
+std::string new_deployment(const kcoro::Object& foo, const std::string& name, int64_t replicas) {
+  const std::string foo_name(foo.meta().name);
+  json::object labels{{"app", "nginx"}, {"controller", foo_name}};
+  json::value d = {
+      {"apiVersion", "apps/v1"},
+      {"kind", "Deployment"},
+      {"metadata",
+       {{"name", name},
+        {"namespace", std::string(foo.meta().ns)},
+        {"ownerReferences", json::array{json::object{{"apiVersion", foos.api_version()},
+                                                     {"kind", "Foo"},
+                                                     {"name", foo_name},
+                                                     {"uid", std::string(foo.meta().uid)},
+                                                     {"controller", true},
+                                                     {"blockOwnerDeletion", true}}}}}},
+      {"spec",
+       {{"replicas", replicas},
+        {"selector", {{"matchLabels", labels}}},
+        {"template",
+         {{"metadata", {{"labels", labels}}},
+          {"spec",
+           {{"containers",
+             json::array{json::object{{"name", "nginx"}, {"image", "nginx:latest"}}}}}}}}}}};
+  return json::serialize(d);
+}
+
+// --- demo: the objects a user would `kubectl apply`, and a stand-in for the Deployment
+// controller (the fake API server runs no controllers, so nothing would ever become available).
+
+const char* kDemoCrd = R"({"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+ "metadata":{"name":"foos.samplecontroller.k8s.io"},
+ "spec":{"group":"samplecontroller.k8s.io","scope":"Namespaced",
+  "names":{"plural":"foos","singular":"foo","kind":"Foo","listKind":"FooList"},
+  "versions":[{"name":"v1alpha1","served":true,"storage":true,
+   "schema":{"openAPIV3Schema":{"type":"object","properties":{
+    "spec":{"type":"object","properties":{"deploymentName":{"type":"string"},
+                                          "replicas":{"type":"integer","minimum":1,"maximum":10}}},
+    "status":{"type":"object","properties":{"availableReplicas":{"type":"integer"}}}}}},
+   "subresources":{"status":{}}}]}})";
+
+const char* kDemoFoo = R"({"apiVersion":"samplecontroller.k8s.io/v1alpha1","kind":"Foo",
+ "metadata":{"name":"example-foo","namespace":"default"},
+ "spec":{"deploymentName":"example-foo","replicas":1}})";
+
+// Every 200 ms, marks each Deployment's replicas available (status subresource), as the
+// Deployment controller and the kubelets would once the pods run.
+net::awaitable<void> demo_deployment_controller(kcoro::examples::Runtime& rt) {
+  net::steady_timer timer(co_await net::this_coro::executor);
+  auto& client = rt.client();
+  while (!rt.stopping()) {
+    timer.expires_after(200ms);
+    boost::system::error_code ec;
+    co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+    if (ec || rt.stopping()) break;
+    kcoro::ListOptions lo;
+    auto page = co_await client.list(res::deployments, "default", lo);
+    for (const auto& d : page.items) {
+      const int64_t want = d->get<int64_t>("/spec/replicas").value_or(1);
+      if (d->get<int64_t>("/status/availableReplicas").value_or(0) == want) continue;
+      const std::string name(d->meta().name);
+      json::value status = {
+          {"status", {{"replicas", want}, {"readyReplicas", want}, {"availableReplicas", want}}}};
+      kcoro::JsonBody body(status);
+      kcoro::PatchOptions po;
+      po.status = true;
+      co_await client.patch(res::deployments, "default", name, kcoro::PatchType::merge, body, po);
+      spdlog::info("Demo: Deployment {} has {} available replicas", name, want);
+    }
+  }
+}
+
+// After ~1 s, scales the Foo as `kubectl patch foo example-foo --type merge -p ...` would.
+net::awaitable<void> demo_scale_foo(kcoro::examples::Runtime& rt) {
+  net::steady_timer timer(co_await net::this_coro::executor, 1s);
+  boost::system::error_code ec;
+  co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+  if (ec || rt.stopping()) co_return;
+  spdlog::info("Demo: patching Foo example-foo to 3 replicas");
+  kcoro::JsonBody body(R"({"spec":{"replicas":3}})");
+  kcoro::PatchOptions po;
+  co_await rt.client().patch(foos, "default", "example-foo", kcoro::PatchType::merge, body, po);
+}
+
+// At the end of the demo: what the controller left on the server.
+net::awaitable<void> demo_report(kcoro::Client& client) {
+  auto foo = co_await client.get(foos, "default", "example-foo");
+  spdlog::info("Foo default/example-foo status.availableReplicas={}",
+               foo->get<int64_t>("/status/availableReplicas").value_or(0));
+  kcoro::ListOptions lo;
+  lo.field_selector = "involvedObject.name=example-foo";
+  auto events = co_await client.list(res::events, "default", lo);
+  for (const auto& e : events.items) {
+    if (e->get<std::string_view>("/involvedObject/kind").value_or("") != "Foo") continue;
+    spdlog::info(
+        "Event {}: {} (type {}, count {})", e->get<std::string_view>("/reason").value_or(""),
+        e->get<std::string_view>("/message").value_or(""),
+        e->get<std::string_view>("/type").value_or(""), e->get<int64_t>("/count").value_or(1));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // 1. Flags: the common ones, then --namespace (default: every namespace) and --workers.
+  kcoro::examples::Runtime rt("sample_controller", " [--namespace NS] [--workers N]");
+  auto args = rt.parse(argc, argv);
+  std::string ns;
+  int workers = 2;
+  try {
+    if (auto v = args.value("--namespace")) ns = *v;
+    if (auto v = args.value("--workers")) workers = std::stoi(*v);
+    args.expect_empty();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sample_controller: %s (see --help)\n", e.what());
+    return 2;
+  }
+
+  // 2. The cluster, or (--demo) an embedded fake API server with the CRD and an example Foo,
+  //    as `kubectl apply -f artifacts/crd.yaml -f artifacts/example-foo.yaml` would leave them.
+  kcoro::Client& client = rt.connect();
+  if (rt.demo()) {
+    rt.fake()->cluster().apply_object(kDemoCrd);
+    rt.fake()->cluster().apply_object(kDemoFoo);
+  }
+
+  // 3. Informers for Foos and Deployments, and an EventRecorder writing Events in the background.
+  kcoro::InformerOptions fo;
+  fo.resource = foos;
+  fo.ns = ns;
+  kcoro::Informer foo_informer(client, fo, rt.executor());
+  kcoro::InformerOptions dopts;
+  dopts.resource = res::deployments;
+  dopts.ns = ns;
+  kcoro::Informer deployment_informer(client, dopts, rt.executor());
+  kcoro::EventRecorderOptions ro;
+  ro.component = "sample-controller";
+  kcoro::EventRecorder recorder(client, ro);
+
+  // 4. syncHandler: bring the Deployment of one Foo in line with the Foo's spec.
+  auto reconcile = [&](const kcoro::Request& req,
+                       kcoro::Context& ctx) -> net::awaitable<kcoro::Result> {
+    // An invalid key cannot succeed later: drop it (the controller parsed it; be defensive).
+    if (req.name.empty()) co_return kcoro::Result::terminal("invalid resource key");
+
+    // The Foo, from the informer's cache. Gone: it was deleted; nothing to do (the Deployment
+    // goes with it through its ownerReference).
+    auto foo = foo_informer.store()->get(req.str());
+    if (!foo) {
+      ctx.log().info("foo '{}' in work queue no longer exists", req.str());
+      co_return kcoro::Result::done();
+    }
+    const std::string deployment_name(
+        foo->get<std::string_view>("/spec/deploymentName").value_or(""));
+    if (deployment_name.empty()) {
+      // Retrying will not help until the Foo changes, which enqueues it again.
+      ctx.log().error("deployment name must be specified");
+      co_return kcoro::Result::done();
+    }
+    const int64_t replicas = foo->get<int64_t>("/spec/replicas").value_or(1);
+
+    // The Deployment named in the Foo: created when missing.
+    auto deployment = deployment_informer.store()->get(req.ns + "/" + deployment_name);
+    if (!deployment) {
+      kcoro::JsonBody body(new_deployment(*foo, deployment_name, replicas));
+      try {
+        deployment = co_await ctx.client().create(res::deployments, req.ns, body);
+        spdlog::info("Deployment {} created with {} replicas", deployment_name, replicas);
+      } catch (const kcoro::ApiError& e) {
+        // The cache lags behind our own create: the Deployment is there, read it.
+        if (!kcoro::is_already_exists(e)) throw;
+      }
+      if (!deployment)
+        deployment = co_await ctx.client().get(res::deployments, req.ns, deployment_name);
+    }
+
+    // Not ours: warn on the Foo and fail (retried with backoff) until a human sorts it out.
+    const kcoro::OwnerReference* owner = deployment->meta().controller_ref();
+    if (!owner || owner->uid != foo->meta().uid) {
+      const std::string msg =
+          "Resource \"" + deployment_name + "\" already exists and is not managed by Foo";
+      ctx.recorder()->record(*foo, kcoro::EventType::warning, kErrResourceExists, msg);
+      co_return kcoro::Result::error(msg);
+    }
+
+    // Replicas differ from the Foo's: scale the Deployment.
+    if (deployment->get<int64_t>("/spec/replicas").value_or(1) != replicas) {
+      json::value patch = {{"spec", {{"replicas", replicas}}}};
+      kcoro::JsonBody body(patch);
+      kcoro::PatchOptions po;
+      deployment = co_await ctx.client().patch(res::deployments, req.ns, deployment_name,
+                                               kcoro::PatchType::merge, body, po);
+      spdlog::info("Deployment {} scaled to {} replicas", deployment_name, replicas);
+    }
+
+    // The Foo's status: the Deployment's available replicas, through the status subresource.
+    const int64_t available = deployment->get<int64_t>("/status/availableReplicas").value_or(0);
+    if (foo->get<int64_t>("/status/availableReplicas").value_or(-1) != available) {
+      json::value patch = {{"status", {{"availableReplicas", available}}}};
+      kcoro::JsonBody body(patch);
+      kcoro::PatchOptions po;
+      po.status = true;
+      co_await ctx.client().patch(foos, req.ns, req.name, kcoro::PatchType::merge, body, po);
+      spdlog::info("Foo {} status.availableReplicas set to {}", req.str(), available);
+    }
+
+    ctx.recorder()->record(*foo, kcoro::EventType::normal, kSuccessSynced, kMessageResourceSynced);
+    co_return kcoro::Result::done();
+  };
+
+  // 5. The controller: Foo events enqueue the Foo; Deployment events enqueue their owning Foo.
+  kcoro::ControllerOptions co;
+  co.name = "sample-controller";
+  co.workers = workers;
+  co.recorder = &recorder;
+  co.stop_timeout = 5s;
+  co.metrics = nullptr;
+  kcoro::Controller controller(client, rt.executor(), reconcile, co);
+  controller.watches(foo_informer).owns(deployment_informer, "Foo");
+
+  // 6. SIGINT, SIGTERM or --run-for-seconds: stop the controller, the recorder, the informers.
+  rt.on_stop([&] {
+    controller.stop();
+    recorder.stop();
+    foo_informer.stop();
+    deployment_informer.stop();
+  });
+
+  // 7. Run: the recorder in the background, the controller until stopped.
+  return rt.run([&]() -> net::awaitable<void> {
+    net::co_spawn(rt.executor(), recorder.run(), net::detached);
+    if (rt.demo()) {
+      net::co_spawn(rt.executor(), demo_deployment_controller(rt), net::detached);
+      net::co_spawn(rt.executor(), demo_scale_foo(rt), net::detached);
+    }
+    spdlog::info("Starting Foo controller");
+    co_await controller.run();
+    spdlog::info("Shutting down workers");
+    if (rt.demo()) co_await demo_report(client);
+  }());
+}
