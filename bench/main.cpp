@@ -5,6 +5,9 @@
 
 int kcoro_bench_decode(int argc, char** argv);
 int kcoro_bench_queue(int argc, char** argv);
+int kcoro_bench_client(int argc, char** argv);
+int kcoro_bench_informer(int argc, char** argv);
+int kcoro_bench_controller(int argc, char** argv);
 
 namespace {
 
@@ -13,8 +16,11 @@ void usage() {
       "usage: kcoro-bench SUBCOMMAND [options] [--json]\n"
       "  decode [--events N] [--objects K]  watch and list decoding on one core\n"
       "  queue                              work queue add/get/done cycles\n"
-      "  client, informer, controller       need the API client and informer pipeline, which\n"
-      "                                     this build does not include yet");
+      "  client   [--kubeconfig PATH | --server URL] [--pods N] [--events M]\n"
+      "                                     list and watch through kcoro::Client\n"
+      "  informer [--kubeconfig PATH | --server URL] [--pods N] [--events M]\n"
+      "                                     the whole informer pipeline on one thread\n"
+      "  controller [--json]                event-to-reconcile latency through the whole pipeline");
 }
 
 }  // namespace
@@ -27,13 +33,9 @@ int main(int argc, char** argv) {
   const std::string_view cmd = argv[1];
   if (cmd == "decode") return kcoro_bench_decode(argc - 1, argv + 1);
   if (cmd == "queue") return kcoro_bench_queue(argc - 1, argv + 1);
-  if (cmd == "client" || cmd == "informer" || cmd == "controller") {
-    std::fprintf(stderr,
-                 "kcoro-bench %s: not available in this build: it runs on the API client and the "
-                 "informer pipeline, which are not implemented yet\n",
-                 argv[1]);
-    return 3;
-  }
+  if (cmd == "client") return kcoro_bench_client(argc - 1, argv + 1);
+  if (cmd == "informer") return kcoro_bench_informer(argc - 1, argv + 1);
+  if (cmd == "controller") return kcoro_bench_controller(argc - 1, argv + 1);
   std::fprintf(stderr, "kcoro-bench: unknown subcommand '%s'\n", argv[1]);
   usage();
   return 2;

@@ -1,3 +1,5 @@
-// Boost.Asio's implementation, compiled once (BOOST_ASIO_SEPARATE_COMPILATION is set project-wide).
+// Boost.Asio's and Boost.Beast's implementations, compiled once for the whole project
+// (BOOST_ASIO_SEPARATE_COMPILATION and BOOST_BEAST_SEPARATE_COMPILATION are set project-wide).
 #include <boost/asio/impl/src.hpp>
 #include <boost/asio/ssl/impl/src.hpp>
+#include <boost/beast/src.hpp>
