@@ -245,3 +245,55 @@ TEST_CASE("json_quote escapes what JSON requires") {
   CHECK(kcoro::json_quote("a\"b\\c\n\x01") == R"("a\"b\\c\n\u0001")");
   CHECK(boost::json::parse(kcoro::json_quote("tab\there")).as_string() == "tab\there");
 }
+
+TEST_CASE("every recorded object fixture decodes, and every error body is a Status") {
+  struct Want {
+    const char* file;
+    const char* kind;
+  };
+  const Want objects[] = {
+      {"create-pod-1.json", "Pod"},
+      {"create-pod-2.json", "Pod"},
+      {"create-pod-3.json", "Pod"},
+      {"patch-merge-pod.json", "Pod"},
+      {"delete-pod.json", "Pod"},
+      {"create-deployment-owned.json", "Deployment"},
+      {"create-crd-foo.json", "CustomResourceDefinition"},
+      {"create-foo.json", "Foo"},
+      {"patch-foo-status.json", "Foo"},
+      {"apply-configmap.json", "ConfigMap"},
+      {"create-lease.json", "Lease"},
+      {"create-event.json", "Event"},
+  };
+  for (const auto& w : objects) {
+    CAPTURE(w.file);
+    const std::string text = fixture(w.file);
+    auto o = Object::parse(text);
+    CHECK(o->meta().kind == w.kind);
+    CHECK_FALSE(o->meta().name.empty());
+    CHECK_FALSE(o->meta().uid.empty());
+    CHECK_FALSE(o->meta().resource_version.empty());
+    CHECK(boost::json::parse(o->json()) == without_managed_fields(text));
+  }
+  // Discovery documents and /version are not objects (no metadata.name): a clear error.
+  for (const char* f : {"discovery-api.json", "discovery-apps-v1.json", "version.json"}) {
+    CAPTURE(f);
+    kcoro::Error err;
+    CHECK_FALSE(Object::parse(fixture(f), err));
+    CHECK(err.code == kcoro::errc::missing_object_name);
+  }
+  for (const char* f :
+       {"error-400-bad-json.http", "error-401-bad-token.http", "error-403-forbidden.http",
+        "error-404-get-missing.http", "error-409-already-exists.http",
+        "error-409-conflict-stale-rv.http", "error-410-expired-continue.http",
+        "error-410-list-too-old-rv.http", "error-422-invalid.http"}) {
+    CAPTURE(f);
+    const std::string body = kcoro::test::http_body(f);
+    std::error_code ec;
+    auto status = kcoro::Status::parse(body, ec);
+    REQUIRE(status);
+    CHECK(status->status == "Failure");
+    CHECK(status->code >= 400);
+    CHECK_FALSE(status->reason.empty());
+  }
+}
