@@ -169,7 +169,7 @@ struct ControllerState {
     std::shared_ptr<net::cancellation_signal> cancel;
   };
 
-  Client& client;
+  mutable Client client;  // a handle: background work never uses a destroyed Client
   const net::any_io_executor ex;
   const Reconciler reconciler;
   ControllerOptions opts;

@@ -57,7 +57,7 @@ struct EventRecorder::State {
     if (!opts.wall_clock) opts.wall_clock = [] { return std::chrono::system_clock::now(); };
   }
 
-  Client& client;
+  Client client;  // a handle: the writer coroutine never uses a destroyed Client
   EventRecorderOptions opts;
   std::shared_ptr<spdlog::logger> logger;
 

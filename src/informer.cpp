@@ -115,7 +115,7 @@ bool fatal_list_error(const std::exception_ptr& e) {
 }  // namespace
 
 struct Informer::State : std::enable_shared_from_this<Informer::State> {
-  Client& client;
+  Client client;  // a handle sharing the caller's pool: the reflector may outlive the caller's
   InformerOptions opts;
   net::strand<net::any_io_executor> strand;  // the consumer loop, the store writer, listeners
   net::any_io_executor io;

@@ -186,8 +186,10 @@ class Client {
  public:
   Client(boost::asio::any_io_executor executor, ClusterConfig config, ClientOptions opts = {});
   ~Client();
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
+  /// A Client is a handle: copies share the configuration, credentials and connection pool.
+  /// Informers and reflectors keep their own copy, so they never outlive the client they use.
+  Client(const Client&) = default;
+  Client& operator=(const Client&) = default;
 
   const ClusterConfig& config() const noexcept;
   const ClientOptions& options() const noexcept;

@@ -19,8 +19,9 @@
 //   (401, 403, 404, 422...); transient failures (connection, 5xx, 429) keep it waiting while the
 //   reflector retries.
 // - stop() (any thread) cancels the reflector, closes the channel and ends every coroutine the
-//   informer started; handlers already queued are dropped. The destructor stops. The Client must
-//   outlive the informer.
+//   informer started; handlers already queued are dropped. The destructor stops. The informer
+//   keeps its own handle to the Client, so coroutines still winding down never use a destroyed
+//   one.
 #pragma once
 
 #include "kcoro/client.hpp"

@@ -50,7 +50,7 @@ class Reflector {
   awaitable<bool> list(const ReflectorPolicy::Action& a, ReflectorPolicy::Action& next);
   awaitable<bool> watch(const ReflectorPolicy::Action& a, ReflectorPolicy::Action& next);
 
-  Client& client_;
+  Client client_;  // a handle sharing the caller's pool
   std::shared_ptr<DeltaChannel> channel_;
   ReflectorOptions opts_;
   ReflectorPolicy policy_;
