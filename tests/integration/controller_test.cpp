@@ -5,6 +5,7 @@
 #include "kcoro/testing/fake_apiserver.hpp"
 
 #include "support/co_test.hpp"
+#include "support/fake.hpp"
 
 #include <doctest/doctest.h>
 
@@ -29,6 +30,9 @@ using kcoro::InformerOptions;
 using kcoro::Request;
 using kcoro::Result;
 using kcoro::test::co_run;
+using kcoro::test::config_for;
+using kcoro::test::configmap_json;
+using kcoro::test::eventually;
 using kcoro::testing::FakeApiServer;
 using kcoro::testing::Fault;
 using kcoro::testing::FaultKind;
@@ -36,15 +40,6 @@ namespace res = kcoro::resources;
 using namespace std::chrono_literals;
 
 namespace {
-
-ClusterConfig config_for(const FakeApiServer& server) {
-  return ClusterConfig::from_url(server.url());
-}
-
-std::string cm(const std::string& name, const std::string& value) {
-  return R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name +
-         R"(","namespace":"default"},"data":{"k":")" + value + R"("}})";
-}
 
 std::string secret_owned_by(const std::string& name, const std::string& owner,
                             const std::string& owner_uid, bool controller = true) {
@@ -62,17 +57,6 @@ InformerOptions informer_for(const kcoro::Resource& r) {
   o.policy.backoff_max = 200ms;
   o.seed = 1;
   return o;
-}
-
-net::awaitable<bool> eventually(std::function<bool()> pred, std::chrono::milliseconds limit = 10s) {
-  net::steady_timer t(co_await net::this_coro::executor);
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) co_return false;
-    t.expires_after(1ms);
-    co_await t.async_wait(net::use_awaitable);
-  }
-  co_return true;
 }
 
 boost::json::value get_json(FakeApiServer& server, const std::string& target) {
@@ -112,7 +96,8 @@ kcoro::ControllerOptions options() {
 
 TEST_CASE("controller: objects on the server are reconciled; the reconciler writes children") {
   FakeApiServer server;
-  server.cluster().apply_object(cm("before", "0"));  // exists before the controller starts
+  server.cluster().apply_object(
+      configmap_json("before", "0"));  // exists before the controller starts
   co_run([&](auto ex) -> net::awaitable<void> {
     Client client(ex, config_for(server));
     Informer configmaps(client, informer_for(res::configmaps), ex);
@@ -164,7 +149,7 @@ TEST_CASE("controller: objects on the server are reconciled; the reconciler writ
     CHECK(prefixed);
 
     // A new object.
-    server.cluster().apply_object(cm("a", "1"));
+    server.cluster().apply_object(configmap_json("a", "1"));
     CHECK(co_await eventually([&] { return log.count("default/a 1") >= 1; }));
     CHECK(co_await eventually([&] {
       return !get_json(server, "/api/v1/namespaces/default/secrets/a-child")
@@ -172,7 +157,7 @@ TEST_CASE("controller: objects on the server are reconciled; the reconciler writ
                   .contains("code");
     }));
     // An update enqueues; the reconciler sees the new state in the store.
-    server.cluster().apply_object(cm("a", "2"));
+    server.cluster().apply_object(configmap_json("a", "2"));
     CHECK(co_await eventually([&] { return log.count("default/a 2") >= 1; }));
     // A deletion enqueues; the store says NotFound.
     server.cluster().delete_object("v1", "ConfigMap", "default", "a");
@@ -299,7 +284,7 @@ TEST_CASE("controller: watches(informer, map) and predicates on the fake") {
 
 TEST_CASE("event recorder: events are created, repeats aggregated, excess rate-limited") {
   FakeApiServer server;
-  const std::string foo = server.cluster().apply_object(cm("foo", "1"));
+  const std::string foo = server.cluster().apply_object(configmap_json("foo", "1"));
   const auto obj = kcoro::Object::parse(foo);
   co_run([&](auto ex) -> net::awaitable<void> {
     Client client(ex, config_for(server));
@@ -381,7 +366,7 @@ TEST_CASE("event recorder: events are created, repeats aggregated, excess rate-l
 
 TEST_CASE("event recorder: write failures are counted and logged, never thrown") {
   FakeApiServer server;
-  const auto obj = kcoro::Object::parse(server.cluster().apply_object(cm("foo", "1")));
+  const auto obj = kcoro::Object::parse(server.cluster().apply_object(configmap_json("foo", "1")));
   co_run([&](auto ex) -> net::awaitable<void> {
     Client client(ex, config_for(server));
     Fault f;

@@ -1,5 +1,6 @@
 // Integration: FakeApiServer's injected faults and restart(), each observed from the client side.
 #include "integration/http_client.hpp"
+#include "support/fake.hpp"
 #include "kcoro/testing/fake_apiserver.hpp"
 
 #include <boost/json.hpp>
@@ -12,14 +13,11 @@ using kcoro::testing::Fault;
 using kcoro::testing::FaultKind;
 namespace json = boost::json;
 
+using kcoro::test::configmap_json;
+
 namespace {
 
 const std::string kCms = "/api/v1/namespaces/default/configmaps";
-
-std::string configmap(const std::string& name) {
-  return R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name +
-         R"(","namespace":"default"},"data":{"k":"v"}})";
-}
 
 Fault fault(FaultKind kind, std::string method = "GET", std::string prefix = kCms) {
   Fault f;
@@ -46,7 +44,7 @@ TEST_CASE("faults: cut a watch after N body bytes, inside an event") {
   FakeApiServer server;
   const uint64_t rv0 = server.cluster().resource_version();
   for (int i = 0; i < 3; ++i)
-    server.cluster().apply_object(configmap("c" + std::to_string(i)));
+    server.cluster().apply_object(configmap_json("c" + std::to_string(i)));
   const std::string watch = kCms + "?watch=1&resourceVersion=" + std::to_string(rv0);
   kcoro::test::co_run([&](Executor ioc) -> awaitable<void> {
     HttpClient whole(ioc, server.port());
@@ -71,7 +69,7 @@ TEST_CASE("faults: cut a watch after N body bytes, inside an event") {
 
 TEST_CASE("faults: cut an ordinary response, then the rule is used up") {
   FakeApiServer server;
-  server.cluster().apply_object(configmap("a"));
+  server.cluster().apply_object(configmap_json("a"));
   Fault f = fault(FaultKind::cut);
   f.bytes = 5;
   server.add_fault(f);
@@ -106,7 +104,7 @@ TEST_CASE("faults: 429 with Retry-After, 500 and 503; the request is not applied
   server.add_fault(too_many);
   kcoro::test::co_run([&](Executor ioc) -> awaitable<void> {
     HttpClient c(ioc, server.port());
-    Response r = co_await c.request(http::verb::post, kCms, configmap("x"));
+    Response r = co_await c.request(http::verb::post, kCms, configmap_json("x"));
     CHECK(r.status == 429);
     CHECK(r.header("Retry-After") == "3");
     json::value status = json::parse(r.body);
@@ -115,7 +113,7 @@ TEST_CASE("faults: 429 with Retry-After, 500 and 503; the request is not applied
     CHECK(status.at("details").at("retryAfterSeconds").as_int64() == 3);
     CHECK(status.at("code").as_int64() == 429);
     CHECK((co_await c.request(http::verb::get, kCms + "/x")).status == 404);
-    CHECK((co_await c.request(http::verb::post, kCms, configmap("x"))).status == 201);
+    CHECK((co_await c.request(http::verb::post, kCms, configmap_json("x"))).status == 201);
 
     Fault twice = fault(FaultKind::status);
     twice.status = 500;
@@ -161,7 +159,7 @@ TEST_CASE("faults: a stalled watch sends its head, then nothing") {
   Fault f = fault(FaultKind::stall);
   f.watch_only = true;
   server.add_fault(f);
-  server.cluster().apply_object(configmap("present"));  // a normal watch would send it at once
+  server.cluster().apply_object(configmap_json("present"));  // a normal watch would send it at once
   kcoro::test::co_run([&](Executor ioc) -> awaitable<void> {
     HttpClient c(ioc, server.port());
     const Response head = co_await c.start_stream(kCms + "?watch=1&resourceVersion=0");
@@ -193,7 +191,7 @@ TEST_CASE("faults: a stalled request is never answered") {
 
 TEST_CASE("faults: restart drops connections and watches, keeps state and port") {
   FakeApiServer server;
-  server.cluster().apply_object(configmap("kept"));
+  server.cluster().apply_object(configmap_json("kept"));
   const uint16_t port = server.port();
   kcoro::test::co_run([&](Executor ioc) -> awaitable<void> {
     HttpClient watcher(ioc, server.port());

@@ -1,6 +1,7 @@
 // Integration: many watchers and writers at once, the throughput mode, and the standalone
 // kcoro-fake-apiserver binary.
 #include "integration/http_client.hpp"
+#include "support/fake.hpp"
 #include "kcoro/kubeconfig.hpp"
 #include "kcoro/testing/fake_apiserver.hpp"
 
@@ -27,14 +28,11 @@ namespace json = boost::json;
 
 extern char** environ;
 
+using kcoro::test::configmap_json;
+
 namespace {
 
 const std::string kCms = "/api/v1/namespaces/default/configmaps";
-
-std::string configmap(const std::string& name) {
-  return R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name +
-         R"(","namespace":"default"},"data":{"k":"v"}})";
-}
 
 }  // namespace
 
@@ -57,7 +55,7 @@ TEST_CASE("fake apiserver: many watchers and many writers at once") {
             HttpClient c(ioc.get_executor(), server.port());
             for (int i = 0; i < kPerWriter; ++i) {
               const auto name = "w" + std::to_string(w) + "-" + std::to_string(i);
-              const Response r = co_await c.request(http::verb::post, kCms, configmap(name));
+              const Response r = co_await c.request(http::verb::post, kCms, configmap_json(name));
               if (r.status == 201) ++created;
             }
           },

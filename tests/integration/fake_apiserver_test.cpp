@@ -4,6 +4,7 @@
 #include "integration/http_client.hpp"
 #include "kcoro/kubeconfig.hpp"
 #include "kcoro/testing/fake_apiserver.hpp"
+#include "support/fake.hpp"
 #include "support/fixtures.hpp"
 #include "testing/tls_certs.hpp"
 
@@ -19,12 +20,9 @@ using kcoro::testing::FakeApiServer;
 using kcoro::testing::FakeApiServerOptions;
 namespace json = boost::json;
 
-namespace {
+using kcoro::test::configmap_json;
 
-std::string configmap(const std::string& name, const std::string& value) {
-  return R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name +
-         R"(","namespace":"default"},"data":{"k":")" + value + "\"}}";
-}
+namespace {
 
 std::string event_type(const std::string& line) {
   return std::string(json::parse(line).at("type").as_string());
@@ -55,7 +53,7 @@ TEST_CASE("fake apiserver: create, get, list, patch and delete round trips, plai
       HttpClient c(ioc, server.port(), client_for(server));
       const std::string path = kCms;
 
-      Response r = co_await c.request(http::verb::post, path, configmap("cm-1", "one"));
+      Response r = co_await c.request(http::verb::post, path, configmap_json("cm-1", "one"));
       CHECK(r.status == 201);
       CHECK(r.header("Content-Type") == "application/json");
       CHECK(r.header("Cache-Control") == "no-cache, private");
@@ -152,8 +150,8 @@ TEST_CASE(
       CHECK(head.header("Content-Length").empty());
 
       writer = std::thread([&server] {
-        server.cluster().apply_object(configmap("w1", "a"));
-        server.cluster().apply_object(configmap("w1", "b"));
+        server.cluster().apply_object(configmap_json("w1", "a"));
+        server.cluster().apply_object(configmap_json("w1", "b"));
         server.cluster().delete_object("v1", "ConfigMap", "default", "w1");
       });
       std::vector<std::string> types, lines;
@@ -303,9 +301,9 @@ TEST_CASE("fake apiserver: write_kubeconfig points at the server, as kcoro's loa
 TEST_CASE("fake apiserver: the cluster's own faults pass through: compact and expired continue") {
   FakeApiServer server;
   for (int i = 0; i < 3; ++i)
-    server.cluster().apply_object(configmap("c" + std::to_string(i), "v"));
+    server.cluster().apply_object(configmap_json("c" + std::to_string(i), "v"));
   const uint64_t old_rv = server.cluster().resource_version() - 2;
-  server.cluster().apply_object(configmap("late", "v"));
+  server.cluster().apply_object(configmap_json("late", "v"));
   server.cluster().compact();
   kcoro::test::co_run([&](Executor ioc) -> awaitable<void> {
     HttpClient c(ioc, server.port());

@@ -1,6 +1,7 @@
 #include "kcoro/list_decoder.hpp"
 
 #include "support/fixtures.hpp"
+#include "support/split_feed.hpp"
 #include "testing/pod_generator.hpp"
 
 #include <doctest/doctest.h>
@@ -28,18 +29,11 @@ Decoded decode_split(std::string_view body, const std::vector<std::size_t>& cuts
   ListDecoder dec(opts);
   Decoded d;
   std::vector<ObjectPtr> out;
-  std::size_t pos = 0;
   auto record = [&](const Error& err) {
-    if (err) d.errors.push_back(err.code.message() + "@" + std::to_string(err.offset.value_or(0)));
+    if (err) d.errors.push_back(kcoro::test::describe_error(err));
   };
-  auto feed = [&](std::size_t end) {
-    std::string piece(body.substr(pos, end - pos));
-    record(dec.feed(piece, out));
-    pos = end;
-  };
-  for (std::size_t c : cuts)
-    feed(c);
-  feed(body.size());
+  kcoro::test::feed_split(body, cuts,
+                          [&](std::string_view piece) { record(dec.feed(piece, out)); });
   record(dec.finish());
   for (const auto& o : out)
     d.items.emplace_back(o->json());
@@ -51,10 +45,7 @@ Decoded decode_split(std::string_view body, const std::vector<std::size_t>& cuts
 }
 
 Decoded decode_bytewise(std::string_view body) {
-  std::vector<std::size_t> cuts;
-  for (std::size_t i = 1; i < body.size(); ++i)
-    cuts.push_back(i);
-  return decode_split(body, cuts);
+  return decode_split(body, kcoro::test::every_byte(body.size()));
 }
 
 }  // namespace

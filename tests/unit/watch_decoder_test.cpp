@@ -1,6 +1,7 @@
 #include "kcoro/watch_decoder.hpp"
 
 #include "support/fixtures.hpp"
+#include "support/split_feed.hpp"
 #include "testing/pod_generator.hpp"
 
 #include <doctest/doctest.h>
@@ -31,7 +32,7 @@ std::string describe(const WatchEvent& e) {
 }
 
 void record(Decoded& d, const Error& err) {
-  if (err) d.errors.push_back(err.code.message() + "@" + std::to_string(err.offset.value_or(0)));
+  if (err) d.errors.push_back(kcoro::test::describe_error(err));
 }
 
 // Feeds `body` cut at the given points (ascending offsets), then finishes.
@@ -40,16 +41,8 @@ Decoded decode_split(std::string_view body, const std::vector<std::size_t>& cuts
   WatchDecoder dec(opts);
   Decoded d;
   std::vector<WatchEvent> out;
-  std::size_t pos = 0;
-  auto feed = [&](std::size_t end) {
-    // Copy each piece so the decoder never sees bytes past it.
-    std::string piece(body.substr(pos, end - pos));
-    record(d, dec.feed(piece, out));
-    pos = end;
-  };
-  for (std::size_t c : cuts)
-    feed(c);
-  feed(body.size());
+  kcoro::test::feed_split(body, cuts,
+                          [&](std::string_view piece) { record(d, dec.feed(piece, out)); });
   record(d, dec.finish());
   for (const auto& e : out)
     d.events.push_back(describe(e));
@@ -61,10 +54,7 @@ Decoded decode_whole(std::string_view body) {
 }
 
 Decoded decode_bytewise(std::string_view body) {
-  std::vector<std::size_t> cuts;
-  for (std::size_t i = 1; i < body.size(); ++i)
-    cuts.push_back(i);
-  return decode_split(body, cuts);
+  return decode_split(body, kcoro::test::every_byte(body.size()));
 }
 
 }  // namespace
