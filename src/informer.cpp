@@ -264,6 +264,7 @@ void Informer::start() {
   ro.policy = s->opts.policy;
   ro.policy.label_selector = s->opts.label_selector;
   ro.policy.field_selector = s->opts.field_selector;
+  ro.policy.metadata_only = s->opts.metadata_only;
   ro.seed = s->opts.seed;
   s->reflector = std::make_unique<Reflector>(s->client, s->channel, ro);
   s->reflector->on_error = [w = std::weak_ptr<State>(s)](std::exception_ptr e) {
@@ -387,7 +388,7 @@ struct SharedInformerFactory::Impl {
   Client& client;
   net::any_io_executor informer_ex, io_ex;
   std::mutex mu;
-  std::map<std::tuple<std::string, std::string, std::string, std::string>,
+  std::map<std::tuple<std::string, std::string, std::string, std::string, bool>,
            std::shared_ptr<Informer>>
       informers;
   bool started = false;
@@ -412,10 +413,23 @@ std::shared_ptr<Informer> SharedInformerFactory::informer(const Resource& r, std
   return informer(std::move(o));
 }
 
+std::shared_ptr<Informer> SharedInformerFactory::metadata_informer(const Resource& r,
+                                                                   std::string ns,
+                                                                   std::string label_selector,
+                                                                   std::string field_selector) {
+  InformerOptions o;
+  o.resource = r;
+  o.ns = std::move(ns);
+  o.label_selector = std::move(label_selector);
+  o.field_selector = std::move(field_selector);
+  o.metadata_only = true;
+  return informer(std::move(o));
+}
+
 std::shared_ptr<Informer> SharedInformerFactory::informer(InformerOptions opts) {
   auto key = std::make_tuple(
       opts.resource.group + "/" + opts.resource.version + "/" + opts.resource.plural, opts.ns,
-      opts.label_selector, opts.field_selector);
+      opts.label_selector, opts.field_selector, opts.metadata_only);
   std::lock_guard lock(impl_->mu);
   auto& slot = impl_->informers[key];
   if (!slot) {

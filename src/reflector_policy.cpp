@@ -23,6 +23,7 @@ ReflectorPolicy::Action ReflectorPolicy::start() {
     a.step = Step::streaming_list;
     a.options.label_selector = opts_.label_selector;
     a.options.field_selector = opts_.field_selector;
+    a.options.metadata_only = opts_.metadata_only;
     a.options.watch = true;
     a.options.allow_watch_bookmarks = true;
     a.options.send_initial_events = true;
@@ -42,6 +43,7 @@ ReflectorPolicy::Action ReflectorPolicy::list_action(std::chrono::milliseconds d
   a.delay = delay;
   a.options.label_selector = opts_.label_selector;
   a.options.field_selector = opts_.field_selector;
+  a.options.metadata_only = opts_.metadata_only;
   a.options.limit = opts_.page_size;
   a.options.resource_version = relist_resource_version();
   return a;
@@ -53,6 +55,7 @@ ReflectorPolicy::Action ReflectorPolicy::watch_action(std::chrono::milliseconds 
   a.delay = delay;
   a.options.label_selector = opts_.label_selector;
   a.options.field_selector = opts_.field_selector;
+  a.options.metadata_only = opts_.metadata_only;
   a.options.watch = true;
   a.options.allow_watch_bookmarks = true;
   a.options.resource_version = last_rv_;

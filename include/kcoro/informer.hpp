@@ -42,6 +42,10 @@ struct InformerOptions {
   std::string ns;  ///< empty: all namespaces
   std::string label_selector;
   std::string field_selector;
+  /// Cache PartialObjectMetadata (apiVersion, kind "PartialObjectMetadata", metadata) instead
+  /// of whole objects: for controllers that need only names, labels, owners or finalizers of a
+  /// resource, at a fraction of the memory and bandwidth (client-go's metadata informer).
+  bool metadata_only = false;
   std::size_t channel_capacity = 1024;  ///< deltas between the reflector and the informer
   ReflectorPolicyOptions policy;        ///< page size, watch timeouts, streaming list, backoff
   uint64_t seed = 0;                    ///< jitter seed; 0: random
@@ -96,7 +100,8 @@ class Informer {
   std::shared_ptr<State> state_;
 };
 
-/// One informer per (resource, namespace, selectors), shared by everyone who asks.
+/// One informer per (resource, namespace, selectors, metadata-only or not), shared by everyone
+/// who asks.
 class SharedInformerFactory {
  public:
   SharedInformerFactory(Client& client, boost::asio::any_io_executor informer_executor,
@@ -108,7 +113,12 @@ class SharedInformerFactory {
   std::shared_ptr<Informer> informer(const Resource& r, std::string ns = {},
                                      std::string label_selector = {},
                                      std::string field_selector = {});
-  /// As above with every option; the key is still (resource, namespace, selectors).
+  /// A metadata-only informer (InformerOptions::metadata_only); distinct from the informer of
+  /// whole objects with the same parameters.
+  std::shared_ptr<Informer> metadata_informer(const Resource& r, std::string ns = {},
+                                              std::string label_selector = {},
+                                              std::string field_selector = {});
+  /// As above with every option; the key is (resource, namespace, selectors, metadata_only).
   std::shared_ptr<Informer> informer(InformerOptions opts);
 
   void start();

@@ -35,6 +35,7 @@ namespace kcoro {
 struct ReflectorPolicyOptions {
   std::string label_selector;
   std::string field_selector;
+  bool metadata_only = false;  ///< list and watch PartialObjectMetadata (ListOptions)
   int64_t page_size = 500;
   /// The first list asks for resourceVersion "0", any state the watch cache has (client-go's
   /// choice: cheap for the server, but served in one page). false: a consistent, paginated list

@@ -39,6 +39,10 @@ struct ListOptions {
   bool allow_watch_bookmarks = false;           ///< allowWatchBookmarks=true when set.
   std::optional<bool> send_initial_events;      ///< sendInitialEvents: streaming initial list.
   bool watch = false;                           ///< watch=true: a watch instead of a list.
+  /// Not a query parameter: asks, through the Accept header, for PartialObjectMetadata (each
+  /// object's apiVersion, kind and metadata only) instead of whole objects, as client-go's
+  /// metadata client does. Lists and watches of any resource, custom ones included.
+  bool metadata_only = false;
 };
 
 /// One REST resource of the API server (group/version/kind/plural and scope).

@@ -28,6 +28,17 @@ JsonBody::JsonBody(const boost::json::value& v) : text_(boost::json::serialize(v
 namespace {
 
 constexpr std::string_view kAccept = "application/json";
+// PartialObjectMetadata, falling back to whole objects on a server that cannot convert; a list
+// names the list type, a watch the item type, as client-go's metadata client does.
+constexpr std::string_view kAcceptMetadataList =
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+constexpr std::string_view kAcceptMetadata =
+    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
+
+std::string_view accept_for(const ListOptions& opts) {
+  if (!opts.metadata_only) return kAccept;
+  return opts.watch ? kAcceptMetadata : kAcceptMetadataList;
+}
 
 std::string_view patch_content_type(PatchType t) {
   switch (t) {
@@ -426,7 +437,7 @@ awaitable<ObjectPtr> ListStream::next() {
       }
       s.started = true;
       std::string target = s.resource.list_url(s.ns, page);
-      auto o = co_await s.client->open("GET", target, {}, {}, true);
+      auto o = co_await s.client->open("GET", target, {}, {}, true, accept_for(page));
       co_await s.client->check(o);
       s.conn = std::move(o.conn);
       s.parser = std::move(o.parser);
@@ -480,7 +491,7 @@ awaitable<ObjectPtr> Client::get(const Resource& r, std::string_view ns, std::st
 
 awaitable<ListPage> Client::list(const Resource& r, std::string_view ns, ListOptions opts) {
   opts.watch = false;
-  auto o = co_await impl_->open("GET", r.list_url(ns, opts), {}, {}, true);
+  auto o = co_await impl_->open("GET", r.list_url(ns, opts), {}, {}, true, accept_for(opts));
   co_await impl_->check(o);
   ListDecoder decoder(impl_->opts_decode);
   ListPage page;
@@ -522,7 +533,7 @@ ListStream Client::list_all(const Resource& r, std::string_view ns, ListOptions 
 
 awaitable<WatchStream> Client::watch(const Resource& r, std::string_view ns, ListOptions opts) {
   opts.watch = true;
-  auto o = co_await impl_->open("GET", r.list_url(ns, opts), {}, {}, true);
+  auto o = co_await impl_->open("GET", r.list_url(ns, opts), {}, {}, true, accept_for(opts));
   co_await impl_->check(o);
   auto s = std::make_unique<WatchStream::Impl>();
   s->client = impl_;

@@ -3,6 +3,7 @@
 #include "kcoro/testing/fake_apiserver.hpp"
 
 #include "support/co_test.hpp"
+#include "support/fake.hpp"
 
 #include <doctest/doctest.h>
 
@@ -22,6 +23,9 @@ using kcoro::ListOptions;
 using kcoro::ObjectPtr;
 using kcoro::WatchEventType;
 using kcoro::test::co_run;
+using kcoro::test::config_for;
+using kcoro::test::configmap_json;
+using kcoro::test::pod_json;
 using kcoro::testing::FakeApiServer;
 using kcoro::testing::FakeApiServerOptions;
 using kcoro::testing::Fault;
@@ -30,24 +34,6 @@ namespace res = kcoro::resources;
 using namespace std::chrono_literals;
 
 namespace {
-
-ClusterConfig config_for(const FakeApiServer& server) {
-  ClusterConfig cfg = ClusterConfig::from_url(server.url());
-  if (server.tls()) cfg.ca_data = server.ca_pem();
-  return cfg;
-}
-
-std::string pod_json(const std::string& name, const std::string& ns = "default",
-                     const std::string& extra_labels = "") {
-  return R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + name + R"(","namespace":")" +
-         ns + R"(","labels":{"app":"web")" + extra_labels +
-         R"(}},"spec":{"containers":[{"name":"c","image":"nginx:1.25"}]}})";
-}
-
-std::string configmap_json(const std::string& name, const std::string& value) {
-  return R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name +
-         R"(","namespace":"default"},"data":{"k":")" + value + R"("}})";
-}
 
 // A temporary folder removed at the end of the test.
 struct TempDir {
@@ -235,6 +221,49 @@ TEST_CASE("client: list_all pages through limit/continue") {
     CHECK(stream.meta().continue_token.empty());
   });
   CHECK(server.stats().requests >= 5);  // one page plus four pages of list_all
+}
+
+TEST_CASE("client: metadata_only lists and watches PartialObjectMetadata") {
+  FakeApiServer server;
+  for (int i = 0; i < 3; ++i)
+    server.cluster().apply_object(pod_json("p" + std::to_string(i)));
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client client(ex, config_for(server));
+    ListOptions opts;
+    opts.metadata_only = true;
+    kcoro::ListPage page = co_await client.list(res::pods, "default", opts);
+    CHECK(page.kind == "PartialObjectMetadataList");
+    REQUIRE(page.items.size() == 3);
+    CHECK(page.items[0]->meta().kind == "PartialObjectMetadata");
+    CHECK(page.items[0]->get<std::string_view>("/metadata/labels/app") == "web");
+    CHECK_FALSE(page.items[0]->get<std::string_view>("/spec/containers/0/image").has_value());
+
+    opts.limit = 2;  // every page of list_all asks for metadata
+    auto stream = client.list_all(res::pods, "default", opts);
+    int n = 0;
+    while (ObjectPtr o = co_await stream.next()) {
+      CHECK(o->meta().kind == "PartialObjectMetadata");
+      ++n;
+    }
+    CHECK(n == 3);
+
+    ListOptions wopts;
+    wopts.metadata_only = true;
+    wopts.resource_version = page.meta.resource_version;
+    auto watch = co_await client.watch(res::pods, "default", wopts);
+    server.cluster().apply_object(pod_json("p9"));
+    auto ev = co_await watch.next();
+    REQUIRE(ev);
+    CHECK(ev->type == WatchEventType::added);
+    CHECK(ev->object->meta().name == "p9");
+    CHECK(ev->object->meta().kind == "PartialObjectMetadata");
+    CHECK_FALSE(ev->object->get<std::string_view>("/spec/containers/0/image").has_value());
+
+    // Without the option, whole objects.
+    kcoro::ListPage whole = co_await client.list(res::pods, "default");
+    CHECK(whole.kind == "PodList");
+    CHECK(whole.items[0]->get<std::string_view>("/spec/containers/0/image") == "nginx:1.25");
+  });
 }
 
 TEST_CASE("client: an expired continue token is a 410 with a fresh token") {

@@ -3,6 +3,7 @@
 #include "kcoro/testing/fake_apiserver.hpp"
 
 #include "support/co_test.hpp"
+#include "support/fake.hpp"
 
 #include <doctest/doctest.h>
 
@@ -22,6 +23,9 @@ using kcoro::Informer;
 using kcoro::InformerOptions;
 using kcoro::ObjectPtr;
 using kcoro::test::co_run;
+using kcoro::test::config_for;
+using kcoro::test::configmap_json;
+using kcoro::test::eventually;
 using kcoro::testing::FakeApiServer;
 using kcoro::testing::FakeApiServerOptions;
 using kcoro::testing::Fault;
@@ -31,29 +35,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-ClusterConfig config_for(const FakeApiServer& server) {
-  ClusterConfig cfg = ClusterConfig::from_url(server.url());
-  if (server.tls()) cfg.ca_data = server.ca_pem();
-  return cfg;
-}
-
-std::string cm(const std::string& name, const std::string& value,
-               const std::string& ns = "default") {
-  return R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name +
-         R"(","namespace":")" + ns + R"("},"data":{"k":")" + value + R"("}})";
-}
-
 // Waits (bounded) until `pred` holds, checking every millisecond on the coroutine's executor.
-net::awaitable<bool> eventually(std::function<bool()> pred, std::chrono::milliseconds limit = 10s) {
-  net::steady_timer t(co_await net::this_coro::executor);
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) co_return false;
-    t.expires_after(1ms);
-    co_await t.async_wait(net::use_awaitable);
-  }
-  co_return true;
-}
 
 // Records every notification as "add name rv", "update name rv", "delete name rv [tombstone]".
 struct Recorder {
@@ -111,7 +93,7 @@ std::map<std::string, std::string> store_state(const kcoro::Store& store) {
 TEST_CASE("informer: initial sync of thousands of objects over many pages") {
   FakeApiServer server;
   for (int i = 0; i < 2500; ++i)
-    server.cluster().apply_object(cm("c" + std::to_string(i), "v"));
+    server.cluster().apply_object(configmap_json("c" + std::to_string(i), "v"));
   co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     Client client(ex, config_for(server));
     auto opts = configmaps(100);
@@ -134,7 +116,7 @@ TEST_CASE("informer: initial sync of thousands of objects over many pages") {
 
 TEST_CASE("informer: adds, updates and deletes arrive in order; a late handler gets the cache") {
   FakeApiServer server;
-  server.cluster().apply_object(cm("a", "0"));
+  server.cluster().apply_object(configmap_json("a", "0"));
   co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     Client client(ex, config_for(server));
     Informer inf(client, configmaps(), ex);
@@ -142,10 +124,10 @@ TEST_CASE("informer: adds, updates and deletes arrive in order; a late handler g
     inf.add_handler(rec.handler());
     inf.start();
     co_await inf.wait_for_sync();
-    server.cluster().apply_object(cm("b", "1"));
-    server.cluster().apply_object(cm("a", "2"));
+    server.cluster().apply_object(configmap_json("b", "1"));
+    server.cluster().apply_object(configmap_json("a", "2"));
     server.cluster().delete_object("v1", "ConfigMap", "default", "b");
-    server.cluster().apply_object(cm("c", "3"));
+    server.cluster().apply_object(configmap_json("c", "3"));
     CHECK(co_await eventually([&] { return rec.log.size() == 5; }));
     CHECK(rec.log ==
           std::vector<std::string>{"add a 0", "add b 1", "update a 2", "delete b", "add c 3"});
@@ -154,7 +136,7 @@ TEST_CASE("informer: adds, updates and deletes arrive in order; a late handler g
     CHECK(co_await eventually([&] { return late.log.size() == 2; }));
     std::sort(late.log.begin(), late.log.end());
     CHECK(late.log == std::vector<std::string>{"add a 2", "add c 3"});
-    server.cluster().apply_object(cm("d", "4"));
+    server.cluster().apply_object(configmap_json("d", "4"));
     CHECK(co_await eventually([&] { return late.log.size() == 3 && rec.log.size() == 6; }));
     CHECK(late.log.back() == "add d 4");
     inf.stop();
@@ -183,7 +165,7 @@ TEST_CASE("informer: a watch cut mid-event resumes with no loss and no duplicate
     server.restart();
     std::vector<std::string> want;
     for (int i = 0; i < 20; ++i) {
-      server.cluster().apply_object(cm("x" + std::to_string(i % 5), std::to_string(i)));
+      server.cluster().apply_object(configmap_json("x" + std::to_string(i % 5), std::to_string(i)));
       want.push_back((i < 5 ? "add x" : "update x") + std::to_string(i % 5) + " " +
                      std::to_string(i));
     }
@@ -197,7 +179,7 @@ TEST_CASE("informer: a watch cut mid-event resumes with no loss and no duplicate
 TEST_CASE("informer: a forced 410 relists; handlers see exactly what changed while away") {
   FakeApiServer server;
   for (const char* n : {"keep", "change", "drop"})
-    server.cluster().apply_object(cm(n, "0"));
+    server.cluster().apply_object(configmap_json(n, "0"));
   co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     Client client(ex, config_for(server));
     Informer inf(client, configmaps(), ex);
@@ -215,9 +197,9 @@ TEST_CASE("informer: a forced 410 relists; handlers see exactly what changed whi
     down.times = Fault::kAlways;
     const int id = server.add_fault(down);
     server.restart();
-    server.cluster().apply_object(cm("change", "1"));
+    server.cluster().apply_object(configmap_json("change", "1"));
     server.cluster().delete_object("v1", "ConfigMap", "default", "drop");
-    server.cluster().apply_object(cm("new", "2"));
+    server.cluster().apply_object(configmap_json("new", "2"));
     server.cluster().compact();  // the informer's resourceVersion is gone from the history
     server.remove_fault(id);
     CHECK(co_await eventually([&] { return rec.log.size() == 3; }));
@@ -233,7 +215,7 @@ TEST_CASE("informer: bookmarks advance the resume point; the streaming initial l
   FakeApiServerOptions o;
   o.cluster.bookmark_interval = 50ms;
   FakeApiServer server(o);
-  server.cluster().apply_object(cm("a", "1"));
+  server.cluster().apply_object(configmap_json("a", "1"));
   co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     Client client(ex, config_for(server));
     auto opts = configmaps();
@@ -304,7 +286,7 @@ TEST_CASE("informer: a slow handler does not stall the others") {
     inf.start();
     co_await inf.wait_for_sync();
     for (int i = 0; i < 50; ++i)
-      server.cluster().apply_object(cm("s" + std::to_string(i), "v"));
+      server.cluster().apply_object(configmap_json("s" + std::to_string(i), "v"));
     CHECK(co_await eventually([&] { return fast_seen == 50; }));
     CHECK(slow_seen.load() == 0);  // the slow handler is still on its first object
     release = true;
@@ -317,7 +299,7 @@ TEST_CASE("informer: a slow handler does not stall the others") {
 
 TEST_CASE("informer: resync redelivers on_update(obj, obj)") {
   FakeApiServer server;
-  server.cluster().apply_object(cm("a", "1"));
+  server.cluster().apply_object(configmap_json("a", "1"));
   co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     Client client(ex, config_for(server));
     Informer inf(client, configmaps(), ex);
@@ -362,7 +344,7 @@ TEST_CASE("informer: random churn with random connection cuts ends equal to the 
               server.cluster().compact();
               break;
             default:
-              server.cluster().apply_object(cm(name, std::to_string(step)));
+              server.cluster().apply_object(configmap_json(name, std::to_string(step)));
           }
           if (step % 10 == 0) {
             t.expires_after(1ms);
@@ -380,7 +362,7 @@ TEST_CASE("informer: random churn with random connection cuts ends equal to the 
 
 TEST_CASE("informer: the shared factory gives one informer per resource and selectors") {
   FakeApiServer server;
-  server.cluster().apply_object(cm("a", "1"));
+  server.cluster().apply_object(configmap_json("a", "1"));
   co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     Client client(ex, config_for(server));
     kcoro::SharedInformerFactory factory(client, ex);
@@ -393,6 +375,53 @@ TEST_CASE("informer: the shared factory gives one informer per resource and sele
     co_await factory.wait_for_sync();
     CHECK(a->store()->size() == 1);
     CHECK(c->store()->size() == 0);
+    factory.stop();
+  });
+}
+
+TEST_CASE("informer: a metadata-only informer caches PartialObjectMetadata") {
+  FakeApiServer server;
+  server.cluster().apply_object(
+      R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"default",)"
+      R"("labels":{"app":"web"}},"data":{"k":"a big value the cache does not need"}})");
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client client(ex, config_for(server));
+    kcoro::SharedInformerFactory factory(client, ex);
+    auto meta = factory.metadata_informer(res::configmaps, "default");
+    auto full = factory.informer(res::configmaps, "default");
+    CHECK(meta != full);
+    CHECK(meta == factory.metadata_informer(res::configmaps, "default"));
+    CHECK(meta->options().metadata_only);
+    std::vector<std::string> log;
+    meta->add_handler({
+        [&](const ObjectPtr& o) { log.push_back("add " + std::string(o->meta().name)); },
+        [&](const ObjectPtr&, const ObjectPtr& o) {
+          log.push_back("update " + std::string(o->meta().name) + " " +
+                        std::string(o->get<std::string_view>("/metadata/labels/app").value_or("")));
+        },
+        [&](const ObjectPtr& o, bool) { log.push_back("delete " + std::string(o->meta().name)); },
+    });
+    factory.start();
+    co_await factory.wait_for_sync();
+    auto a = meta->store()->get("default/a");
+    REQUIRE(a);
+    CHECK(a->meta().kind == "PartialObjectMetadata");
+    CHECK(a->meta().api_version == "meta.k8s.io/v1");
+    CHECK(a->get<std::string_view>("/metadata/labels/app") == "web");
+    CHECK_FALSE(a->get<std::string_view>("/data/k").has_value());
+    CHECK(full->store()->get("default/a")->get<std::string_view>("/data/k").has_value());
+    // Watch events arrive as PartialObjectMetadata too.
+    server.cluster().apply_object(
+        R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"default",)"
+        R"("labels":{"app":"api"}},"data":{"k":"changed"}})");
+    server.cluster().apply_object(configmap_json("b", "1"));
+    server.cluster().delete_object("v1", "ConfigMap", "default", "a");
+    CHECK(co_await eventually([&] { return log.size() == 4; }));
+    CHECK(log == std::vector<std::string>{"add a", "update a api", "add b", "delete a"});
+    auto b = meta->store()->get("default/b");
+    REQUIRE(b);
+    CHECK(b->meta().kind == "PartialObjectMetadata");
+    CHECK_FALSE(b->get<std::string_view>("/data/k").has_value());
     factory.stop();
   });
 }

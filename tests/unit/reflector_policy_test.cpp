@@ -33,6 +33,27 @@ TEST_CASE("reflector: first list at \"0\", paginated, then watch from the list's
   REQUIRE(w.options.timeout_seconds);
   CHECK(*w.options.timeout_seconds >= 300);
   CHECK(*w.options.timeout_seconds < 600);
+  CHECK_FALSE(a.options.metadata_only);
+  CHECK_FALSE(w.options.metadata_only);
+}
+
+TEST_CASE("reflector: a metadata-only reflector asks for metadata in every request") {
+  kcoro::ReflectorPolicyOptions o;
+  o.metadata_only = true;
+  o.streaming_initial_list = true;
+  ReflectorPolicy p(o, 1);
+  auto s = p.start();
+  CHECK(s.step == Step::streaming_list);
+  CHECK(s.options.metadata_only);
+  auto l = p.on_watch_failed(Failure::refused, t0);
+  CHECK(l.step == Step::list);
+  CHECK(l.options.metadata_only);
+  auto w = p.on_list_done("7", t0);
+  CHECK(w.step == Step::watch);
+  CHECK(w.options.metadata_only);
+  auto r = p.on_watch_failed(Failure::gone, t0);
+  CHECK(r.step == Step::list);
+  CHECK(r.options.metadata_only);
 }
 
 TEST_CASE("reflector: watch timeouts are spread over [300, 600)") {

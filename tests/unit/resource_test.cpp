@@ -125,6 +125,10 @@ TEST_CASE("query_string writes only what is set, in alphabetical order") {
         "&sendInitialEvents=true"
         "&timeoutSeconds=290"
         "&watch=true");
+
+  ListOptions meta;  // an Accept header, never a query parameter
+  meta.metadata_only = true;
+  CHECK(kcoro::query_string(meta) == "");
 }
 
 TEST_CASE("list_url for list and watch requests") {
