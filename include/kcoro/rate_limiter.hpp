@@ -63,6 +63,33 @@ constexpr int saturating_increment(int n) noexcept {
   return n == INT_MAX ? n : n + 1;
 }
 
+/// The per-item failure counts of the exponential and fast-slow limiters, under one mutex.
+template <class T>
+class FailureCounts {
+ public:
+  /// Counts one more failure of `item`; returns the count before it.
+  int add(const T& item) {
+    std::lock_guard lk(mu_);
+    int& failures = counts_[item];
+    const int before = failures;
+    failures = saturating_increment(failures);
+    return before;
+  }
+  void forget(const T& item) {
+    std::lock_guard lk(mu_);
+    counts_.erase(item);
+  }
+  int get(const T& item) const {
+    std::lock_guard lk(mu_);
+    auto it = counts_.find(item);
+    return it == counts_.end() ? 0 : it->second;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<T, int> counts_;
+};
+
 }  // namespace detail
 
 /// The reservation arithmetic of golang.org/x/time/rate's Limiter (tokens as a float, refilled at
@@ -98,27 +125,15 @@ class ExponentialRateLimiter final : public RateLimiter<T> {
   ExponentialRateLimiter(duration base, duration max) : base_(base), max_(max) {}
 
   duration when(const T& item, time_point /*now*/) override {
-    std::lock_guard lk(mu_);
-    int& failures = failures_[item];
-    const int exp = failures;
-    failures = detail::saturating_increment(failures);
-    return detail::exponential_delay(base_, max_, exp);
+    return detail::exponential_delay(base_, max_, failures_.add(item));
   }
-  void forget(const T& item) override {
-    std::lock_guard lk(mu_);
-    failures_.erase(item);
-  }
-  int num_requeues(const T& item) const override {
-    std::lock_guard lk(mu_);
-    auto it = failures_.find(item);
-    return it == failures_.end() ? 0 : it->second;
-  }
+  void forget(const T& item) override { failures_.forget(item); }
+  int num_requeues(const T& item) const override { return failures_.get(item); }
 
  private:
-  mutable std::mutex mu_;
   duration base_;
   duration max_;
-  std::unordered_map<T, int> failures_;
+  detail::FailureCounts<T> failures_;
 };
 
 /// client-go's BucketRateLimiter: one bucket for all items; every `when` takes a token.
@@ -150,27 +165,17 @@ class FastSlowRateLimiter final : public RateLimiter<T> {
       : fast_(fast), slow_(slow), max_fast_(max_fast_attempts) {}
 
   duration when(const T& item, time_point /*now*/) override {
-    std::lock_guard lk(mu_);
-    int& failures = failures_[item];
-    failures = detail::saturating_increment(failures);
+    const int failures = detail::saturating_increment(failures_.add(item));
     return failures <= max_fast_ ? fast_ : slow_;
   }
-  void forget(const T& item) override {
-    std::lock_guard lk(mu_);
-    failures_.erase(item);
-  }
-  int num_requeues(const T& item) const override {
-    std::lock_guard lk(mu_);
-    auto it = failures_.find(item);
-    return it == failures_.end() ? 0 : it->second;
-  }
+  void forget(const T& item) override { failures_.forget(item); }
+  int num_requeues(const T& item) const override { return failures_.get(item); }
 
  private:
-  mutable std::mutex mu_;
   duration fast_;
   duration slow_;
   int max_fast_;
-  std::unordered_map<T, int> failures_;
+  detail::FailureCounts<T> failures_;
 };
 
 /// client-go's MaxOfRateLimiter: asks every limiter (each one counts the failure) and returns the
