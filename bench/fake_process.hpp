@@ -2,6 +2,10 @@
 // measured process) and reads the URL it prints once listening.
 #pragma once
 
+#include "bench.hpp"
+
+#include "kcoro/kubeconfig.hpp"
+
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -9,6 +13,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -82,6 +87,15 @@ class FakeProcess {
   pid_t pid_ = 0;
   std::string url_;
 };
+
+/// The cluster a benchmark reads: --kubeconfig PATH, --server URL, or else a
+/// kcoro-fake-apiserver child started with `fake_args` (kept in `fake`).
+ClusterConfig bench_config(Args& args, std::optional<FakeProcess>& fake,
+                           const std::vector<std::string>& fake_args, const char* argv0);
+
+/// Reads the whole response to GET `target` with a plain socket and returns MB/s: the ceiling
+/// for the same bytes. `bytes` receives how many were read.
+double raw_read_mb_per_s(const ClusterConfig& cfg, const std::string& target, uint64_t& bytes);
 
 /// Peak resident set size of this process, in bytes.
 long peak_rss_bytes();

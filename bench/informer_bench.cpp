@@ -17,12 +17,6 @@
 
 namespace net = boost::asio;
 
-namespace kcoro::bench {
-ClusterConfig bench_config(Args& args, std::optional<FakeProcess>& fake,
-                           const std::vector<std::string>& fake_args, const char* argv0);
-double raw_read_mb_per_s(const ClusterConfig& cfg, const std::string& target, uint64_t& bytes);
-}  // namespace kcoro::bench
-
 int kcoro_bench_informer(int argc, char** argv) {
   using namespace kcoro;
   using Clock = std::chrono::steady_clock;
