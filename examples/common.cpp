@@ -5,12 +5,12 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -39,16 +39,12 @@ void Args::expect_empty() const {
   if (!args_.empty()) throw std::invalid_argument("unknown argument: " + args_.front());
 }
 
-Runtime::Runtime(std::string name, std::string usage)
-    : name_(std::move(name)),
-      usage_(std::move(usage)),
-      signals_(io_, SIGINT, SIGTERM),
-      deadline_(io_),
-      stopped_(io_, net::steady_timer::time_point::max()) {}
+App::App(std::string name, std::string usage, RuntimeOptions runtime_options)
+    : name_(std::move(name)), usage_(std::move(usage)), runtime_(std::move(runtime_options)) {}
 
-Runtime::~Runtime() = default;
+App::~App() = default;
 
-Args Runtime::parse(int argc, char** argv) {
+Args App::parse(int argc, char** argv) {
   auto usage = [&](int code) {
     std::fprintf(code == 0 ? stdout : stderr,
                  "usage: %s [--kubeconfig PATH] [--master URL] [--context NAME] [--demo]\n"
@@ -79,8 +75,9 @@ Args Runtime::parse(int argc, char** argv) {
     } else if (a == "--run-for-seconds") {
       const std::string v = next();
       char* end = nullptr;
-      run_for_seconds_ = std::strtod(v.c_str(), &end);
-      if (end == v.c_str() || *end != '\0' || run_for_seconds_ < 0) usage(2);
+      const double seconds = std::strtod(v.c_str(), &end);
+      if (end == v.c_str() || *end != '\0' || seconds < 0) usage(2);
+      runtime_.stop_after(std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
     } else {
       rest.push_back(a);
     }
@@ -88,7 +85,7 @@ Args Runtime::parse(int argc, char** argv) {
   return Args(std::move(rest));
 }
 
-Client& Runtime::connect(testing::FakeApiServerOptions demo_options) {
+Client& App::connect(testing::FakeApiServerOptions demo_options) {
   ClusterConfig config;
   if (demo_) {
     // --demo: an in-process API server on 127.0.0.1 with its own thread; plain HTTP, no auth.
@@ -114,18 +111,8 @@ Client& Runtime::connect(testing::FakeApiServerOptions demo_options) {
     spdlog::info("Using {} ({})", config.server,
                  config.in_cluster ? std::string("in-cluster") : config.source_file);
   }
-  client_ = std::make_unique<Client>(io_.get_executor(), std::move(config));
+  client_ = std::make_unique<Client>(runtime_.io_executor(), std::move(config));
   return *client_;
-}
-
-void Runtime::stop() {
-  if (stopping_) return;
-  stopping_ = true;
-  signals_.cancel();
-  deadline_.cancel();
-  stopped_.cancel();
-  for (auto& fn : stop_fns_)
-    fn();
 }
 
 namespace {
@@ -137,19 +124,19 @@ std::string demo_pod(const std::string& name, const std::string& generation) {
 }
 }  // namespace
 
-void Runtime::seed_demo_pods(int n) {
+void App::seed_demo_pods(int n) {
   for (int i = 0; i < n; ++i)
     fake_->cluster().apply_object(demo_pod("pod-" + std::to_string(i), "1"));
 }
 
-net::awaitable<void> Runtime::demo_pod_churn() {
+net::awaitable<void> App::demo_pod_churn() {
   net::steady_timer timer(co_await net::this_coro::executor);
   auto& cluster = fake_->cluster();
-  for (int step = 0; !stopping_; ++step) {
+  for (int step = 0; !stopping(); ++step) {
     timer.expires_after(std::chrono::milliseconds(400));
     boost::system::error_code ec;
     co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
-    if (ec || stopping_) break;
+    if (ec || stopping()) break;
     const std::string name = "churn-" + std::to_string(step / 3);
     switch (step % 3) {
       case 0:  // a new pod
@@ -165,43 +152,9 @@ net::awaitable<void> Runtime::demo_pod_churn() {
   }
 }
 
-net::awaitable<void> Runtime::wait_for_stop() {
-  if (stopping_) co_return;
-  boost::system::error_code ec;  // operation_aborted when stop() cancels it
-  co_await stopped_.async_wait(net::redirect_error(net::use_awaitable, ec));
-}
-
-int Runtime::run(net::awaitable<void> main) {
-  // SIGINT (Ctrl-C) and SIGTERM (kubectl delete pod) stop the example cleanly.
-  signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
-    if (ec) return;
-    spdlog::info("Received signal, shutting down ({})", signo == SIGINT ? "SIGINT" : "SIGTERM");
-    stop();
-  });
-  // --run-for-seconds N: the same stop, on a timer.
-  if (run_for_seconds_ > 0) {
-    deadline_.expires_after(
-        std::chrono::milliseconds(static_cast<int64_t>(run_for_seconds_ * 1000)));
-    deadline_.async_wait([this](const boost::system::error_code& ec) {
-      if (ec) return;
-      spdlog::info("--run-for-seconds elapsed, shutting down");
-      stop();
-    });
-  }
-  int code = 0;
-  net::co_spawn(io_, std::move(main), [&](std::exception_ptr e) {
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        spdlog::error("{}: {}", name_, ex.what());
-      }
-      code = 1;
-    }
-    // The example is over: whatever it left behind (pooled connections) need not run on.
-    io_.stop();
-  });
-  io_.run();
+int App::run(net::awaitable<void> main) {
+  const int code = runtime_.run(std::move(main));
+  if (code != 0) spdlog::error("{} failed", name_);
   return code;
 }
 

@@ -1,6 +1,6 @@
 // examples/common.hpp — what every example needs before its first informer: flags, a cluster
-// configuration (or an embedded fake API server for --demo), an io_context, and a clean stop on
-// SIGINT, SIGTERM or --run-for-seconds.
+// configuration (or an embedded fake API server for --demo), and a kcoro::Runtime that runs the
+// threads and stops cleanly on SIGINT, SIGTERM or --run-for-seconds.
 //
 // Common flags (client-go's names):
 //   --kubeconfig PATH   a kubeconfig file (else $KUBECONFIG, in-cluster, ~/.kube/config)
@@ -11,12 +11,10 @@
 #pragma once
 
 #include "kcoro/client.hpp"
+#include "kcoro/runtime.hpp"
 #include "kcoro/testing/fake_apiserver.hpp"
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <functional>
 #include <memory>
@@ -42,13 +40,15 @@ class Args {
   std::vector<std::string> args_;
 };
 
-class Runtime {
+/// What every example shares: flags, a Client for a cluster or the embedded fake, and a
+/// kcoro::Runtime (I/O, informer and worker threads; SIGINT and SIGTERM).
+class App {
  public:
   /// `name` prefixes the usage text; `usage` lists the example's own flags.
-  Runtime(std::string name, std::string usage);
-  ~Runtime();
-  Runtime(const Runtime&) = delete;
-  Runtime& operator=(const Runtime&) = delete;
+  App(std::string name, std::string usage, RuntimeOptions runtime_options = {});
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
 
   /// Takes the common flags out of argv; returns the rest. Prints usage and exits 2 on --help or
   /// a malformed common flag.
@@ -61,8 +61,11 @@ class Runtime {
   /// configuration is found, prints how to use --demo or --kubeconfig and exits 2.
   Client& connect(testing::FakeApiServerOptions demo_options = {});
 
-  boost::asio::io_context& io() noexcept { return io_; }
-  boost::asio::any_io_executor executor() { return io_.get_executor(); }
+  Runtime& runtime() noexcept { return runtime_; }
+  /// The I/O executor: the client, demo coroutines, main.
+  boost::asio::any_io_executor executor() { return runtime_.io_executor(); }
+  boost::asio::any_io_executor informer_executor() { return runtime_.informer_executor(); }
+  boost::asio::any_io_executor worker_executor() { return runtime_.worker_executor(); }
   Client& client() { return *client_; }
   /// The embedded server (--demo only; nullptr otherwise).
   testing::FakeApiServer* fake() noexcept { return fake_.get(); }
@@ -70,19 +73,15 @@ class Runtime {
   /// --demo: writes pods pod-0 ... pod-(n-1) into namespace "default" of the fake.
   void seed_demo_pods(int n);
   /// --demo: pods churn-0, churn-1, ... come, change and go in "default", one step every
-  /// 400 ms, until stop().
+  /// 400 ms, until the runtime stops.
   boost::asio::awaitable<void> demo_pod_churn();
 
-  /// Called once, on the io_context, when the example must stop (signal or --run-for-seconds).
-  void on_stop(std::function<void()> fn) { stop_fns_.push_back(std::move(fn)); }
-  /// Completes when the example must stop.
-  boost::asio::awaitable<void> wait_for_stop();
-  /// Stops now (the same as a signal).
-  void stop();
-  bool stopping() const noexcept { return stopping_; }
+  /// Called once when the example must stop (signal or --run-for-seconds).
+  void on_stop(std::function<void()> fn) { runtime_.on_stop(std::move(fn)); }
+  bool stopping() const noexcept { return runtime_.stopping(); }
 
-  /// Runs `main` on the io_context until it returns; returns the process exit code (0, or 1 if
-  /// `main` threw). Work left behind by `main` (idle connections) does not keep it running.
+  /// Runs `main` on the runtime until it returns; returns the process exit code (0, or 1 if
+  /// `main` threw).
   int run(boost::asio::awaitable<void> main);
 
  private:
@@ -92,15 +91,8 @@ class Runtime {
   std::string master_;
   std::string context_;
   bool demo_ = false;
-  double run_for_seconds_ = 0;
 
-  boost::asio::io_context io_;
-  boost::asio::signal_set signals_;
-  boost::asio::steady_timer deadline_;
-  boost::asio::steady_timer stopped_;  ///< never expires; cancelled at stop
-  std::vector<std::function<void()>> stop_fns_;
-  bool stopping_ = false;
-
+  Runtime runtime_;
   std::unique_ptr<testing::FakeApiServer> fake_;
   std::unique_ptr<Client> client_;
 };

@@ -23,8 +23,8 @@ namespace res = kcoro::resources;
 
 int main(int argc, char** argv) {
   // 1. Flags: the common ones, then --namespace (default: every namespace) and --resync.
-  kcoro::examples::Runtime rt("informer_printer", " [--namespace NS] [--resync SECONDS]");
-  auto args = rt.parse(argc, argv);
+  kcoro::examples::App app("informer_printer", " [--namespace NS] [--resync SECONDS]");
+  auto args = app.parse(argc, argv);
   std::string ns;  // empty: all namespaces
   std::chrono::milliseconds resync = std::chrono::minutes(1);
   try {
@@ -38,11 +38,11 @@ int main(int argc, char** argv) {
   }
 
   // 2. The cluster, or (--demo) an embedded fake API server with a few pods.
-  kcoro::Client& client = rt.connect();
-  if (rt.demo()) rt.seed_demo_pods(3);
+  kcoro::Client& client = app.connect();
+  if (app.demo()) app.seed_demo_pods(3);
 
   // 3. The factory hands out one informer per resource and namespace, shared by all who ask.
-  kcoro::SharedInformerFactory factory(client, rt.executor());
+  kcoro::SharedInformerFactory factory(client, app.informer_executor(), app.executor());
   auto pods = factory.informer(res::pods, ns);
 
   // 4. The handler: it runs after the Store was updated, one notification at a time.
@@ -63,15 +63,15 @@ int main(int argc, char** argv) {
   pods->add_handler(handler, ho);
 
   // 5. SIGINT, SIGTERM or --run-for-seconds: stop every informer of the factory.
-  rt.on_stop([&] { factory.stop(); });
+  app.on_stop([&] { factory.stop(); });
 
   // 6. Run: start the informers, wait for their first list, then print until stopped.
-  return rt.run([&]() -> net::awaitable<void> {
+  return app.run([&]() -> net::awaitable<void> {
     factory.start();
     co_await factory.wait_for_sync();
     spdlog::info("Informer synced: {} pods in the cache", pods->store()->size());
-    if (rt.demo()) net::co_spawn(rt.executor(), rt.demo_pod_churn(), net::detached);
-    co_await rt.wait_for_stop();
+    if (app.demo()) net::co_spawn(app.executor(), app.demo_pod_churn(), net::detached);
+    co_await app.runtime().wait_for_stop();
     spdlog::info("Informer stopped");
   }());
 }

@@ -33,10 +33,10 @@ constexpr int kMaxRetries = 5;  // client-go's example: 5 tries, then the key is
 int main(int argc, char** argv) {
   // 1. Flags: the common ones (--kubeconfig, --master, --context, --demo, --run-for-seconds),
   //    then this example's own.
-  kcoro::examples::Runtime rt("pod_watcher",
-                              "\n       [--namespace NS | --all-namespaces] [--workers N]"
-                              "\n       [--warm-pod NAME] [--fail-pod NAME]");
-  auto args = rt.parse(argc, argv);
+  kcoro::examples::App app("pod_watcher",
+                           "\n       [--namespace NS | --all-namespaces] [--workers N]"
+                           "\n       [--warm-pod NAME] [--fail-pod NAME]");
+  auto args = app.parse(argc, argv);
   std::string ns = "default";
   int workers = 1;
   std::string warm_pod;
@@ -54,17 +54,17 @@ int main(int argc, char** argv) {
   }
 
   // 2. The cluster: a real one, or (--demo) an embedded fake API server.
-  kcoro::Client& client = rt.connect();
-  if (rt.demo()) {
+  kcoro::Client& client = app.connect();
+  if (app.demo()) {
     // A few pods to start with; demo_pod_churn adds, changes and removes more while it runs.
-    rt.seed_demo_pods(5);
+    app.seed_demo_pods(5);
   }
 
   // 3. The informer: list + watch pods, cached in a Store.
   kcoro::InformerOptions io;
   io.resource = res::pods;
   io.ns = ns;
-  kcoro::Informer informer(client, io, rt.executor());
+  kcoro::Informer informer(client, io, app.informer_executor(), app.executor());
 
   // 4. The sync handler: what a worker does with one key. It reads the cache, never the API.
   auto sync = [&](const kcoro::Request& req, kcoro::Context& ctx) -> net::awaitable<kcoro::Result> {
@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
   co.max_retries = kMaxRetries;
   co.stop_timeout = 5s;
   co.metrics = nullptr;
-  kcoro::Controller controller(client, rt.executor(), sync, co);
+  kcoro::Controller controller(client, app.worker_executor(), sync, co);
   controller.watches(informer);
 
   // 6. Warm the cache: a key for a pod that does not exist shows the "does not exist" path.
@@ -109,15 +109,15 @@ int main(int argc, char** argv) {
 
   // 7. SIGINT, SIGTERM or --run-for-seconds: stop the controller (its run() then returns) and
   //    the informer.
-  rt.on_stop([&] {
+  app.on_stop([&] {
     controller.stop();
     informer.stop();
   });
 
   // 8. Run: start the informer, wait for its first list, run the workers until stopped.
-  return rt.run([&]() -> net::awaitable<void> {
+  return app.run([&]() -> net::awaitable<void> {
     spdlog::info("Starting Pod controller");
-    if (rt.demo()) net::co_spawn(rt.executor(), rt.demo_pod_churn(), net::detached);
+    if (app.demo()) net::co_spawn(app.executor(), app.demo_pod_churn(), net::detached);
     co_await controller.run();
     spdlog::info("Stopping Pod controller");
   }());

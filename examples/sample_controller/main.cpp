@@ -89,14 +89,14 @@ const char* kDemoFoo = R"({"apiVersion":"samplecontroller.k8s.io/v1alpha1","kind
 
 // Every 200 ms, marks each Deployment's replicas available (status subresource), as the
 // Deployment controller and the kubelets would once the pods run.
-net::awaitable<void> demo_deployment_controller(kcoro::examples::Runtime& rt) {
+net::awaitable<void> demo_deployment_controller(kcoro::examples::App& app) {
   net::steady_timer timer(co_await net::this_coro::executor);
-  auto& client = rt.client();
-  while (!rt.stopping()) {
+  auto& client = app.client();
+  while (!app.stopping()) {
     timer.expires_after(200ms);
     boost::system::error_code ec;
     co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
-    if (ec || rt.stopping()) break;
+    if (ec || app.stopping()) break;
     kcoro::ListOptions lo;
     auto page = co_await client.list(res::deployments, "default", lo);
     for (const auto& d : page.items) {
@@ -115,31 +115,50 @@ net::awaitable<void> demo_deployment_controller(kcoro::examples::Runtime& rt) {
 }
 
 // After ~1 s, scales the Foo as `kubectl patch foo example-foo --type merge -p ...` would.
-net::awaitable<void> demo_scale_foo(kcoro::examples::Runtime& rt) {
+net::awaitable<void> demo_scale_foo(kcoro::examples::App& app) {
   net::steady_timer timer(co_await net::this_coro::executor, 1s);
   boost::system::error_code ec;
   co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
-  if (ec || rt.stopping()) co_return;
+  if (ec || app.stopping()) co_return;
   spdlog::info("Demo: patching Foo example-foo to 3 replicas");
   kcoro::JsonBody body(R"({"spec":{"replicas":3}})");
   kcoro::PatchOptions po;
-  co_await rt.client().patch(foos, "default", "example-foo", kcoro::PatchType::merge, body, po);
+  co_await app.client().patch(foos, "default", "example-foo", kcoro::PatchType::merge, body, po);
 }
 
+// --demo-conflict: a Deployment someone else made, and a Foo that names it.
+const char* kDemoTakenDeployment = R"({"apiVersion":"apps/v1","kind":"Deployment",
+ "metadata":{"name":"taken","namespace":"default"},
+ "spec":{"replicas":1,"selector":{"matchLabels":{"app":"other"}},
+  "template":{"metadata":{"labels":{"app":"other"}},
+   "spec":{"containers":[{"name":"other","image":"busybox"}]}}}})";
+const char* kDemoConflictFoo = R"({"apiVersion":"samplecontroller.k8s.io/v1alpha1","kind":"Foo",
+ "metadata":{"name":"conflict-foo","namespace":"default"},
+ "spec":{"deploymentName":"taken","replicas":2}})";
+
 // At the end of the demo: what the controller left on the server.
-net::awaitable<void> demo_report(kcoro::Client& client) {
-  auto foo = co_await client.get(foos, "default", "example-foo");
-  spdlog::info("Foo default/example-foo status.availableReplicas={}",
-               foo->get<int64_t>("/status/availableReplicas").value_or(0));
-  kcoro::ListOptions lo;
-  lo.field_selector = "involvedObject.name=example-foo";
-  auto events = co_await client.list(res::events, "default", lo);
-  for (const auto& e : events.items) {
-    if (e->get<std::string_view>("/involvedObject/kind").value_or("") != "Foo") continue;
-    spdlog::info(
-        "Event {}: {} (type {}, count {})", e->get<std::string_view>("/reason").value_or(""),
-        e->get<std::string_view>("/message").value_or(""),
-        e->get<std::string_view>("/type").value_or(""), e->get<int64_t>("/count").value_or(1));
+net::awaitable<void> demo_report(kcoro::Client& client, std::vector<std::string> names) {
+  for (const auto& name : names) {
+    auto foo = co_await client.get(foos, "default", name);
+    spdlog::info("Foo default/{} status.availableReplicas={}", name,
+                 foo->get<int64_t>("/status/availableReplicas").value_or(0));
+    kcoro::ListOptions lo;
+    lo.field_selector = "involvedObject.name=" + name;
+    auto events = co_await client.list(res::events, "default", lo);
+    for (const auto& e : events.items) {
+      if (e->get<std::string_view>("/involvedObject/kind").value_or("") != "Foo") continue;
+      spdlog::info(
+          "Event {}: {} (type {}, count {})", e->get<std::string_view>("/reason").value_or(""),
+          e->get<std::string_view>("/message").value_or(""),
+          e->get<std::string_view>("/type").value_or(""), e->get<int64_t>("/count").value_or(1));
+    }
+  }
+  auto taken = co_await client.list(res::deployments, "default");
+  for (const auto& d : taken.items) {
+    const auto* owner = d->meta().controller_ref();
+    spdlog::info("Deployment default/{}: replicas {}, controlled by {}", d->meta().name,
+                 d->get<int64_t>("/spec/replicas").value_or(1),
+                 owner ? std::string(owner->kind) + " " + std::string(owner->name) : "nobody");
   }
 }
 
@@ -147,13 +166,17 @@ net::awaitable<void> demo_report(kcoro::Client& client) {
 
 int main(int argc, char** argv) {
   // 1. Flags: the common ones, then --namespace (default: every namespace) and --workers.
-  kcoro::examples::Runtime rt("sample_controller", " [--namespace NS] [--workers N]");
-  auto args = rt.parse(argc, argv);
+  kcoro::examples::App app("sample_controller",
+                           " [--namespace NS] [--workers N] [--demo-conflict]");
+  auto args = app.parse(argc, argv);
   std::string ns;
   int workers = 2;
+  bool demo_conflict = false;
   try {
     if (auto v = args.value("--namespace")) ns = *v;
     if (auto v = args.value("--workers")) workers = std::stoi(*v);
+    // --demo-conflict: also a Foo naming a Deployment it does not own (ErrResourceExists).
+    demo_conflict = args.flag("--demo-conflict");
     args.expect_empty();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sample_controller: %s (see --help)\n", e.what());
@@ -162,21 +185,25 @@ int main(int argc, char** argv) {
 
   // 2. The cluster, or (--demo) an embedded fake API server with the CRD and an example Foo,
   //    as `kubectl apply -f artifacts/crd.yaml -f artifacts/example-foo.yaml` would leave them.
-  kcoro::Client& client = rt.connect();
-  if (rt.demo()) {
-    rt.fake()->cluster().apply_object(kDemoCrd);
-    rt.fake()->cluster().apply_object(kDemoFoo);
+  kcoro::Client& client = app.connect();
+  if (app.demo()) {
+    app.fake()->cluster().apply_object(kDemoCrd);
+    app.fake()->cluster().apply_object(kDemoFoo);
+    if (demo_conflict) {
+      app.fake()->cluster().apply_object(kDemoTakenDeployment);
+      app.fake()->cluster().apply_object(kDemoConflictFoo);
+    }
   }
 
   // 3. Informers for Foos and Deployments, and an EventRecorder writing Events in the background.
   kcoro::InformerOptions fo;
   fo.resource = foos;
   fo.ns = ns;
-  kcoro::Informer foo_informer(client, fo, rt.executor());
+  kcoro::Informer foo_informer(client, fo, app.informer_executor(), app.executor());
   kcoro::InformerOptions dopts;
   dopts.resource = res::deployments;
   dopts.ns = ns;
-  kcoro::Informer deployment_informer(client, dopts, rt.executor());
+  kcoro::Informer deployment_informer(client, dopts, app.informer_executor(), app.executor());
   kcoro::EventRecorderOptions ro;
   ro.component = "sample-controller";
   kcoro::EventRecorder recorder(client, ro);
@@ -259,11 +286,11 @@ int main(int argc, char** argv) {
   co.recorder = &recorder;
   co.stop_timeout = 5s;
   co.metrics = nullptr;
-  kcoro::Controller controller(client, rt.executor(), reconcile, co);
+  kcoro::Controller controller(client, app.worker_executor(), reconcile, co);
   controller.watches(foo_informer).owns(deployment_informer, "Foo");
 
   // 6. SIGINT, SIGTERM or --run-for-seconds: stop the controller, the recorder, the informers.
-  rt.on_stop([&] {
+  app.on_stop([&] {
     controller.stop();
     recorder.stop();
     foo_informer.stop();
@@ -271,15 +298,19 @@ int main(int argc, char** argv) {
   });
 
   // 7. Run: the recorder in the background, the controller until stopped.
-  return rt.run([&]() -> net::awaitable<void> {
-    net::co_spawn(rt.executor(), recorder.run(), net::detached);
-    if (rt.demo()) {
-      net::co_spawn(rt.executor(), demo_deployment_controller(rt), net::detached);
-      net::co_spawn(rt.executor(), demo_scale_foo(rt), net::detached);
+  return app.run([&]() -> net::awaitable<void> {
+    net::co_spawn(app.executor(), recorder.run(), net::detached);
+    if (app.demo()) {
+      net::co_spawn(app.executor(), demo_deployment_controller(app), net::detached);
+      net::co_spawn(app.executor(), demo_scale_foo(app), net::detached);
     }
     spdlog::info("Starting Foo controller");
     co_await controller.run();
     spdlog::info("Shutting down workers");
-    if (rt.demo()) co_await demo_report(client);
+    if (app.demo()) {
+      std::vector<std::string> names{"example-foo"};
+      if (demo_conflict) names.push_back("conflict-foo");
+      co_await demo_report(client, names);
+    }
   }());
 }

@@ -1,0 +1,25 @@
+// kcoro/kcoro.hpp — every public header of kcoro, for programs that want them all.
+// Each header stands alone; include only what you use to keep compile times short.
+#pragma once
+
+#include "kcoro/client.hpp"
+#include "kcoro/controller.hpp"
+#include "kcoro/delta_channel.hpp"
+#include "kcoro/error.hpp"
+#include "kcoro/event_recorder.hpp"
+#include "kcoro/informer.hpp"
+#include "kcoro/json.hpp"
+#include "kcoro/kubeconfig.hpp"
+#include "kcoro/list_decoder.hpp"
+#include "kcoro/metrics.hpp"
+#include "kcoro/object.hpp"
+#include "kcoro/predicates.hpp"
+#include "kcoro/rate_limiter.hpp"
+#include "kcoro/reconcile.hpp"
+#include "kcoro/reflector.hpp"
+#include "kcoro/reflector_policy.hpp"
+#include "kcoro/resource.hpp"
+#include "kcoro/runtime.hpp"
+#include "kcoro/store.hpp"
+#include "kcoro/watch_decoder.hpp"
+#include "kcoro/workqueue.hpp"

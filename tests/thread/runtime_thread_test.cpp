@@ -1,0 +1,167 @@
+// kcoro::Runtime: its contexts run on their own threads, and stop() — from any thread, from a
+// signal or from a delay — reaches every callback and waiter once.
+#include "kcoro/runtime.hpp"
+
+#include <doctest/doctest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace net = boost::asio;
+using kcoro::Runtime;
+using kcoro::RuntimeOptions;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The id of the thread that runs a handler posted to `ex`.
+net::awaitable<std::thread::id> thread_of(net::any_io_executor ex) {
+  co_return co_await net::co_spawn(
+      ex, []() -> net::awaitable<std::thread::id> { co_return std::this_thread::get_id(); },
+      net::use_awaitable);
+}
+
+}  // namespace
+
+TEST_CASE("runtime: I/O, informers and workers run on threads of their own by default") {
+  Runtime rt;
+  std::thread::id io, informer, worker;
+  const int code = rt.run([&]() -> net::awaitable<void> {
+    io = co_await thread_of(rt.io_executor());
+    informer = co_await thread_of(rt.informer_executor());
+    worker = co_await thread_of(rt.worker_executor());
+  }());
+  CHECK(code == 0);
+  CHECK(io == std::this_thread::get_id());  // run() lends its thread to the I/O context
+  CHECK(informer != io);
+  CHECK(worker != io);
+  CHECK(worker != informer);
+}
+
+TEST_CASE("runtime: one thread for everything is a valid configuration") {
+  RuntimeOptions o;
+  o.informer_threads = 0;
+  o.worker_threads = 0;
+  Runtime rt(o);
+  std::vector<std::thread::id> ids;
+  CHECK(rt.run([&]() -> net::awaitable<void> {
+    ids.push_back(co_await thread_of(rt.informer_executor()));
+    ids.push_back(co_await thread_of(rt.worker_executor()));
+  }()) == 0);
+  CHECK(ids == std::vector<std::thread::id>{std::this_thread::get_id(), std::this_thread::get_id()});
+}
+
+TEST_CASE("runtime: stop from another thread runs each callback once, in order, and wakes waiters") {
+  RuntimeOptions o;
+  o.io_threads = 2;
+  Runtime rt(o);
+  std::mutex mu;
+  std::vector<std::string> calls;
+  rt.on_stop([&] {
+    std::lock_guard lock(mu);
+    calls.push_back("controller");
+  });
+  rt.on_stop([&] {
+    std::lock_guard lock(mu);
+    calls.push_back("informer");
+  });
+  std::atomic<bool> worker_woke{false};
+  std::thread stopper;
+  const int code = rt.run([&]() -> net::awaitable<void> {
+    // A waiter on the worker context and one here; a thread outside the runtime stops it.
+    net::co_spawn(
+        rt.worker_executor(),
+        [&]() -> net::awaitable<void> {
+          co_await rt.wait_for_stop();
+          worker_woke = true;
+        },
+        net::detached);
+    stopper = std::thread([&] {
+      rt.stop();
+      rt.stop();  // idempotent
+    });
+    co_await rt.wait_for_stop();
+    CHECK(rt.stopping());
+  }());
+  stopper.join();
+  CHECK(code == 0);
+  CHECK(calls == std::vector<std::string>{"controller", "informer"});
+  CHECK(worker_woke.load());
+  CHECK(rt.stop_signal() == 0);
+  // Added after the stop: runs at once.
+  bool late = false;
+  rt.on_stop([&] { late = true; });
+  CHECK(late);
+}
+
+TEST_CASE("runtime: stop_after ends a bounded run") {
+  Runtime rt;
+  rt.stop_after(20ms);
+  bool stopped = false;
+  rt.on_stop([&] { stopped = true; });
+  CHECK(rt.run([&]() -> net::awaitable<void> { co_await rt.wait_for_stop(); }()) == 0);
+  CHECK(stopped);
+}
+
+TEST_CASE("runtime: SIGTERM stops it cleanly and is reported") {
+  Runtime rt;
+  bool stopped = false;
+  rt.on_stop([&] { stopped = true; });
+  CHECK(rt.run([&]() -> net::awaitable<void> {
+    ::raise(SIGTERM);  // caught by the runtime's signal set while run() is in progress
+    co_await rt.wait_for_stop();
+  }()) == 0);
+  CHECK(stopped);
+  CHECK(rt.stop_signal() == SIGTERM);
+}
+
+TEST_CASE("runtime: a main that throws is exit code 1, and a throwing callback is contained") {
+  Runtime rt;
+  rt.on_stop([] { throw std::runtime_error("callback failed"); });
+  bool second = false;
+  rt.on_stop([&] { second = true; });
+  CHECK(rt.run([]() -> net::awaitable<void> {
+    throw std::runtime_error("main failed");
+    co_return;
+  }()) == 1);
+  CHECK(second);  // the stop at the end of run() reached every callback
+  CHECK_THROWS_AS(rt.run([]() -> net::awaitable<void> { co_return; }()), std::logic_error);
+}
+
+TEST_CASE("runtime: work left behind by main does not keep run() going") {
+  Runtime rt;
+  CHECK(rt.run([&]() -> net::awaitable<void> {
+    // A coroutine that would wait forever on each context.
+    for (auto ex : {rt.io_executor(), rt.informer_executor(), rt.worker_executor()}) {
+      net::co_spawn(
+          ex,
+          []() -> net::awaitable<void> {
+            net::steady_timer forever(co_await net::this_coro::executor,
+                                      net::steady_timer::time_point::max());
+            co_await forever.async_wait(net::use_awaitable);
+          },
+          net::detached);
+    }
+    co_return;
+  }()) == 0);
+}
+
+TEST_CASE("runtime: invalid thread counts are refused") {
+  RuntimeOptions o;
+  o.io_threads = 0;
+  CHECK_THROWS_AS(Runtime{o}, std::invalid_argument);
+  RuntimeOptions n;
+  n.worker_threads = -1;
+  CHECK_THROWS_AS(Runtime{n}, std::invalid_argument);
+}
