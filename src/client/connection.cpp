@@ -159,20 +159,51 @@ awaitable<void> Connection::read_header(http::response_parser<http::buffer_body>
   auto [ec, n] = co_await std::visit(
       [&](auto& s) { return http::async_read_header(s, buffer_, parser, use_tuple); }, stream_);
   if (ec) throw_transport(endpoint_, "read response from", ec);
+  // Eager: one put() parses every chunk already received (see read_some).
+  parser.eager(true);
 }
 
+// The body is parsed here rather than with http::async_read_some, which ends after one parse
+// step (one chunk of a watch: one completion, a post and a trip through the reactor per event)
+// and, with eager parsing, waits for more bytes even when it already has body data to return.
+// Here every chunk already received goes into the body buffer at once, and the socket is read
+// only when nothing parsed is left to return.
 awaitable<std::string_view> Connection::read_some(http::response_parser<http::buffer_body>& parser,
                                                   std::chrono::milliseconds idle) {
   while (!parser.is_done()) {
-    parser.get().body().data = body_buf_.get();
-    parser.get().body().size = body_read_size;
+    auto& body = parser.get().body();
+    body.data = body_buf_.get();
+    body.size = body_read_size;
+    bool need_more = buffer_.size() == 0;
+    if (!need_more) {
+      boost::system::error_code ec;
+      const std::size_t used = parser.put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_buffer) ec = {};
+      need_more = ec == http::error::need_more || (!ec && used == 0);
+      if (ec && ec != http::error::need_more) {
+        throw_transport(endpoint_, "read response body from", ec);
+      }
+      const std::size_t got = body_read_size - body.size;
+      if (got > 0) co_return std::string_view(body_buf_.get(), got);
+    }
+    if (!need_more) continue;  // progress without body bytes (a chunk header): parse on
     tcp().expires_after(idle);
+    const std::size_t room = std::max<std::size_t>(buffer_.capacity() - buffer_.size(), 16384);
     auto [ec, n] = co_await std::visit(
-        [&](auto& s) { return http::async_read_some(s, buffer_, parser, use_tuple); }, stream_);
-    if (ec == http::error::need_buffer) ec = {};
+        [&](auto& s) { return s.async_read_some(buffer_.prepare(room), use_tuple); }, stream_);
+    if (n > 0) {
+      buffer_.commit(n);
+      continue;  // parse what came; an error with it shows again on the next read
+    }
+    if (ec == net::error::eof || ec == net::ssl::error::stream_truncated) {
+      // The server closed: the end of a body delimited by the connection, or a cut.
+      boost::system::error_code eof_ec;
+      parser.put_eof(eof_ec);
+      if (eof_ec) throw_transport(endpoint_, "read response body from", eof_ec);
+      continue;
+    }
     if (ec) throw_transport(endpoint_, "read response body from", ec);
-    const std::size_t got = body_read_size - parser.get().body().size;
-    if (got > 0) co_return std::string_view(body_buf_.get(), got);
   }
   tcp().expires_never();
   co_return std::string_view{};
