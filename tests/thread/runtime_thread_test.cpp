@@ -93,6 +93,9 @@ TEST_CASE("runtime: stop from another thread runs each callback once, in order, 
     });
     co_await rt.wait_for_stop();
     CHECK(rt.stopping());
+    // The worker context runs in order: once this runs there, the waiter has run too.
+    co_await net::co_spawn(
+        rt.worker_executor(), []() -> net::awaitable<void> { co_return; }, net::use_awaitable);
   }());
   stopper.join();
   CHECK(code == 0);
