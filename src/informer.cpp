@@ -402,28 +402,32 @@ SharedInformerFactory::~SharedInformerFactory() {
   stop();
 }
 
-std::shared_ptr<Informer> SharedInformerFactory::informer(const Resource& r, std::string ns,
-                                                          std::string label_selector,
-                                                          std::string field_selector) {
+namespace {
+InformerOptions informer_options(const Resource& r, std::string ns, std::string label_selector,
+                                 std::string field_selector, bool metadata_only) {
   InformerOptions o;
   o.resource = r;
   o.ns = std::move(ns);
   o.label_selector = std::move(label_selector);
   o.field_selector = std::move(field_selector);
-  return informer(std::move(o));
+  o.metadata_only = metadata_only;
+  return o;
+}
+}  // namespace
+
+std::shared_ptr<Informer> SharedInformerFactory::informer(const Resource& r, std::string ns,
+                                                          std::string label_selector,
+                                                          std::string field_selector) {
+  return informer(informer_options(r, std::move(ns), std::move(label_selector),
+                                   std::move(field_selector), false));
 }
 
 std::shared_ptr<Informer> SharedInformerFactory::metadata_informer(const Resource& r,
                                                                    std::string ns,
                                                                    std::string label_selector,
                                                                    std::string field_selector) {
-  InformerOptions o;
-  o.resource = r;
-  o.ns = std::move(ns);
-  o.label_selector = std::move(label_selector);
-  o.field_selector = std::move(field_selector);
-  o.metadata_only = true;
-  return informer(std::move(o));
+  return informer(informer_options(r, std::move(ns), std::move(label_selector),
+                                   std::move(field_selector), true));
 }
 
 std::shared_ptr<Informer> SharedInformerFactory::informer(InformerOptions opts) {
