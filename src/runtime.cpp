@@ -37,8 +37,8 @@ using Wakeup = net::experimental::concurrent_channel<void(boost::system::error_c
 // destroys those handlers while every service still exists.
 class Context : public net::io_context {
  public:
-  using net::io_context::io_context;
   using net::execution_context::shutdown;
+  using net::io_context::io_context;
 };
 
 // A context of its own, with the work guard that keeps its threads running while idle.
@@ -67,8 +67,8 @@ void run_context(net::io_context& ctx) {
 struct Runtime::Impl {
   RuntimeOptions opts;
   Context io;
-  std::unique_ptr<OwnContext> informers;  // null: the I/O context
-  std::unique_ptr<OwnContext> workers;    // null: the I/O context
+  std::unique_ptr<OwnContext> informers;                // null: the I/O context
+  std::unique_ptr<OwnContext> workers;                  // null: the I/O context
   net::strand<net::io_context::executor_type> control;  // signals and the deadline
   net::signal_set signals;
   net::steady_timer deadline;

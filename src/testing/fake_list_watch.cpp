@@ -317,9 +317,9 @@ FakeResponse Impl::list(const FakeRequest& req, const Target& t, const Query& q)
   if (!objects.empty() && !f.metadata_only) {
     // Room for the page, guessed from the first object's size: growing a list of thousands of
     // pods by doubling costs more in fresh pages than the copying itself.
-    const std::size_t n = paged ? std::min<std::size_t>(static_cast<std::size_t>(limit),
-                                                        objects.size())
-                                : objects.size();
+    const std::size_t n =
+        paged ? std::min<std::size_t>(static_cast<std::size_t>(limit), objects.size())
+              : objects.size();
     items.reserve(std::min<std::size_t>(n * (objects.begin()->second->json.size() + 1),
                                         std::size_t{1} << 30));
   }

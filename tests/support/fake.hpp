@@ -40,9 +40,8 @@ inline std::string pod_json(const std::string& name, const std::string& ns = "de
 
 /// Waits until `pred` holds, checking every millisecond on the coroutine's executor; false when
 /// `limit` passes first. For effects that cross a socket, where no completion can be awaited.
-inline boost::asio::awaitable<bool> eventually(std::function<bool()> pred,
-                                               std::chrono::milliseconds limit =
-                                                   std::chrono::seconds(10)) {
+inline boost::asio::awaitable<bool> eventually(
+    std::function<bool()> pred, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
   boost::asio::steady_timer t(co_await boost::asio::this_coro::executor);
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!pred()) {

@@ -59,10 +59,12 @@ TEST_CASE("runtime: one thread for everything is a valid configuration") {
     ids.push_back(co_await thread_of(rt.informer_executor()));
     ids.push_back(co_await thread_of(rt.worker_executor()));
   }()) == 0);
-  CHECK(ids == std::vector<std::thread::id>{std::this_thread::get_id(), std::this_thread::get_id()});
+  CHECK(ids ==
+        std::vector<std::thread::id>{std::this_thread::get_id(), std::this_thread::get_id()});
 }
 
-TEST_CASE("runtime: stop from another thread runs each callback once, in order, and wakes waiters") {
+TEST_CASE(
+    "runtime: stop from another thread runs each callback once, in order, and wakes waiters") {
   RuntimeOptions o;
   o.io_threads = 2;
   Runtime rt(o);
