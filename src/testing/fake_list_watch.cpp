@@ -378,11 +378,16 @@ FakeResponse Impl::list(const FakeRequest& req, const Target& t, const Query& q)
       body += ",\"continue\":\"" + token + "\"";
       if (!selective) body += ",\"remainingItemCount\":" + std::to_string(remaining);
     }
-    body += "},\"items\":[" + items + "]}";
+    // Appended piece by piece: `"[" + items + "]"` would copy a 10,000-pod page twice more.
+    body += "},\"items\":[";
+    body += items;
+    body += "]}";
   } else {
     // Unstructured: keys in sorted order, and metadata.continue always present.
     body += "{\"apiVersion\":" + json::serialize(json::value(t.res->api_version()));
-    body += ",\"items\":[" + items + "]";
+    body += ",\"items\":[";
+    body += items;
+    body += "]";
     body += ",\"kind\":" + json::serialize(json::value(t.res->list_kind));
     body += ",\"metadata\":{\"continue\":\"" + token + "\"";
     if (more && !selective) body += ",\"remainingItemCount\":" + std::to_string(remaining);
