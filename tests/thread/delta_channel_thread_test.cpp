@@ -227,7 +227,7 @@ TEST_CASE("threads: a close from a third thread ends both sides") {
 }
 
 // Receives cancelled at random points (from the consumer's executor) while the producer sends
-// from its thread: every delta is received exactly once, in order, and some receives were aborted.
+// from its thread: every delta is received exactly once and in order, however many were aborted.
 TEST_CASE("threads: cancelled receives never lose or duplicate a delta") {
   const long n = kTsan ? 5'000 : 20'000;
   DeltaChannel ch(4);
@@ -328,5 +328,7 @@ TEST_CASE("threads: cancelled sends never lose or duplicate a delta") {
   CHECK(next == n);
   CHECK(tally.received == n);
   CHECK(tally.out_of_order == 0);
-  CHECK(aborted > 0);
+  // As for receives: how many sends a cancellation wins depends on scheduling (under TSan none
+  // may). A cancelled suspended send is tested deterministically in the unit tier.
+  MESSAGE("cancelled sends that aborted: " << aborted);
 }
