@@ -2,7 +2,7 @@
 # Installs what kcoro needs, then builds and runs the whole test suite three ways:
 #   release            every test tier, the benchmark smoke tests, the format check
 #   address+undefined  every test tier under ASan and UBSan
-#   thread             the tiers whose tests cross threads (thread, integration), under TSan
+#   thread             what crosses threads (thread and integration tiers, examples), under TSan
 # Ends with a plain line "N passed, N failed" (test cases, summed over the three builds) and exits
 # non-zero if anything failed or did not build.
 set -uo pipefail
@@ -89,10 +89,12 @@ run_build release "" "" --buildtype=release
 # against 39 s), and the tests themselves spend most of their time waiting on sockets.
 run_build asan "" "--suite unit --suite thread --suite integration --suite examples" \
   --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
-# Under TSan: the thread tier, and the integration tier, where a fake API server thread serves
-# clients, informers and controllers that run on other threads.
-run_build tsan "tests/kcoro-thread-tests tests/kcoro-integration-tests tools/kcoro-fake-apiserver" "--suite thread --suite integration" \
-  --buildtype=debug -Db_sanitize=thread -Db_lundef=false -Dbench=false -Dexamples=false
+# Under TSan: the thread tier; the integration tier, where a fake API server thread serves
+# clients, informers and controllers that run on other threads; and the examples, whose Runtime
+# runs I/O, informers and workers on three threads.
+run_build tsan "tests/kcoro-thread-tests tests/kcoro-integration-tests tools/kcoro-fake-apiserver examples/pod_watcher examples/informer_printer examples/sample_controller" \
+  "--suite thread --suite integration --suite examples" \
+  --buildtype=debug -Db_sanitize=thread -Db_lundef=false -Dbench=false
 
 if ((${#failures[@]})); then
   echo "failed:"; printf '  %s\n' "${failures[@]}"
