@@ -76,7 +76,8 @@ struct Runtime::Impl {
   std::vector<std::thread> threads;
   bool ran = false;
 
-  std::mutex mu;  // guards the three fields below
+  std::mutex finish_mu;  // serialises finish()
+  std::mutex mu;         // guards the three fields below
   bool stopping = false;
   std::vector<std::function<void()>> stop_fns;
   std::vector<std::shared_ptr<Wakeup>> waiters;
@@ -129,9 +130,11 @@ struct Runtime::Impl {
     }
   }
 
-  // main is over: stop, and let every context run dry.
+  // main is over: stop, and let every context run dry. Called from main's completion (on any
+  // I/O thread), by run() once the I/O context returns, and by the destructor: serialised.
   void finish() {
     stop();
+    std::lock_guard lock(finish_mu);
     io.stop();
     for (OwnContext* c : {informers.get(), workers.get()}) {
       if (!c) continue;
