@@ -319,6 +319,21 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   DecodeOptions opts_decode;
 };
 
+namespace {
+/// The next piece of a list or watch body (empty at its end). A connection that fails is closed
+/// and given up: it never returns to the pool.
+awaitable<std::string_view> read_body_piece(std::unique_ptr<detail::Connection>& conn,
+                                            Parser& parser, std::chrono::milliseconds idle) {
+  try {
+    co_return co_await conn->read_some(parser, idle);
+  } catch (...) {
+    conn->close();
+    conn.reset();
+    throw;
+  }
+}
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
 // WatchStream
 
@@ -354,14 +369,8 @@ awaitable<std::optional<WatchEvent>> WatchStream::next() {
     s.ready.clear();
     s.next = 0;
     if (s.ended || !s.conn) co_return std::nullopt;
-    std::string_view piece;
-    try {
-      piece = co_await s.conn->read_some(*s.parser, s.client->opts.stream_idle_timeout);
-    } catch (...) {
-      s.conn->close();
-      s.conn.reset();
-      throw;
-    }
+    const std::string_view piece =
+        co_await read_body_piece(s.conn, *s.parser, s.client->opts.stream_idle_timeout);
     if (piece.empty()) {
       s.ended = true;
       s.client->release(std::move(s.conn));
@@ -443,14 +452,8 @@ awaitable<ObjectPtr> ListStream::next() {
       s.parser = std::move(o.parser);
       s.decoder.emplace(s.client->opts_decode);
     }
-    std::string_view piece;
-    try {
-      piece = co_await s.conn->read_some(*s.parser, s.client->opts.stream_idle_timeout);
-    } catch (...) {
-      s.conn->close();
-      s.conn.reset();
-      throw;
-    }
+    const std::string_view piece =
+        co_await read_body_piece(s.conn, *s.parser, s.client->opts.stream_idle_timeout);
     if (piece.empty()) {
       s.client->release(std::move(s.conn));
       if (Error err = s.decoder->finish()) {
@@ -496,13 +499,8 @@ awaitable<ListPage> Client::list(const Resource& r, std::string_view ns, ListOpt
   ListDecoder decoder(impl_->opts_decode);
   ListPage page;
   for (;;) {
-    std::string_view piece;
-    try {
-      piece = co_await o.conn->read_some(*o.parser, impl_->opts.stream_idle_timeout);
-    } catch (...) {
-      o.conn->close();
-      throw;
-    }
+    const std::string_view piece =
+        co_await read_body_piece(o.conn, *o.parser, impl_->opts.stream_idle_timeout);
     if (piece.empty()) break;
     if (Error err = decoder.feed(piece, page.items)) {
       o.conn->close();
