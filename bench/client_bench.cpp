@@ -24,16 +24,7 @@ int kcoro_bench_client(int argc, char** argv) {
   const bool json = args.flag("--json");
   std::optional<bench::FakeProcess> fake;
   ClusterConfig cfg;
-  try {
-    cfg = bench::bench_config(args, fake,
-                              {"--port", "0", "--pods", std::to_string(pods), "--namespaces", "10",
-                               "--throughput-events", std::to_string(events)},
-                              argv[0]);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "kcoro-bench client: %s\n", e.what());
-    return 2;
-  }
-  if (!args.ok()) return 2;
+  if (!bench::throughput_config(args, fake, pods, events, argv[0], "client", cfg)) return 2;
 
   net::io_context io(1);
   std::size_t listed = 0, watched = 0;

@@ -45,6 +45,21 @@ ClusterConfig bench_config(Args& args, std::optional<FakeProcess>& fake,
   return ClusterConfig::from_url(fake->url());
 }
 
+bool throughput_config(Args& args, std::optional<FakeProcess>& fake, std::size_t pods,
+                       std::size_t events, const char* argv0, const char* bench,
+                       ClusterConfig& cfg) {
+  try {
+    cfg = bench_config(args, fake,
+                       {"--port", "0", "--pods", std::to_string(pods), "--namespaces", "10",
+                        "--throughput-events", std::to_string(events)},
+                       argv0);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kcoro-bench %s: %s\n", bench, e.what());
+    return false;
+  }
+  return args.ok();
+}
+
 /// Reads a whole watch response with a plain socket: the ceiling for the same bytes.
 double raw_read_mb_per_s(const ClusterConfig& cfg, const std::string& target, uint64_t& bytes) {
   net::io_context io;

@@ -93,6 +93,13 @@ class FakeProcess {
 ClusterConfig bench_config(Args& args, std::optional<FakeProcess>& fake,
                            const std::vector<std::string>& fake_args, const char* argv0);
 
+/// bench_config for the list-and-watch benchmarks: without a server, a fake seeded with `pods`
+/// pods over 10 namespaces and `events` pre-rendered watch events (throughput mode). False, after
+/// saying why on stderr, when the server cannot be had or a flag is not understood.
+bool throughput_config(Args& args, std::optional<FakeProcess>& fake, std::size_t pods,
+                       std::size_t events, const char* argv0, const char* bench,
+                       ClusterConfig& cfg);
+
 /// Reads the whole response to GET `target` with a plain socket and returns MB/s: the ceiling
 /// for the same bytes. `bytes` receives how many were read.
 double raw_read_mb_per_s(const ClusterConfig& cfg, const std::string& target, uint64_t& bytes);
