@@ -859,14 +859,9 @@ FakeResponse Impl::create(const FakeRequest& req, const Target& t, const Query& 
   return r;
 }
 
-FakeResponse Impl::update(const FakeRequest& req, const Target& t, const Query& q, Notifier& n) {
-  json::object obj = parse_body(req, *t.res);
-  auto& meta = obj["metadata"].as_object();
-  check_name(t, meta);
-  check_namespace(t, meta);
-  auto prev = lookup(*t.res, t.key());
-  if (!prev) fail_not_found(*t.res, t.name);
-  const json::object& old_meta = *get_object(prev->obj, "metadata");
+namespace {
+/// A write's resourceVersion and uid, when given, must be the stored object's: 409 Conflict.
+void check_preconditions(const Target& t, const json::object& meta, const json::object& old_meta) {
   std::string_view rv_in = get_string(meta, "resourceVersion");
   if (!rv_in.empty() && rv_in != get_string(old_meta, "resourceVersion")) {
     fail_conflict(*t.res, t.name,
@@ -879,6 +874,18 @@ FakeResponse Impl::update(const FakeRequest& req, const Target& t, const Query& 
                   "Precondition failed: UID in precondition: " + std::string(uid_in) +
                       ", UID in object meta: " + std::string(get_string(old_meta, "uid")));
   }
+}
+}  // namespace
+
+FakeResponse Impl::update(const FakeRequest& req, const Target& t, const Query& q, Notifier& n) {
+  json::object obj = parse_body(req, *t.res);
+  auto& meta = obj["metadata"].as_object();
+  check_name(t, meta);
+  check_namespace(t, meta);
+  auto prev = lookup(*t.res, t.key());
+  if (!prev) fail_not_found(*t.res, t.name);
+  const json::object& old_meta = *get_object(prev->obj, "metadata");
+  check_preconditions(t, meta, old_meta);
   auto s = do_update(*t.res, prev, std::move(obj), manager_of(q), "Update", t.sub, n);
   if (t.res->builtin && t.res->group == "apiextensions.k8s.io") register_crd(s->obj);
   FakeResponse r;
@@ -1075,18 +1082,7 @@ FakeResponse Impl::patch(const FakeRequest& req, const Target& t, const Query& q
   auto& meta = obj["metadata"];
   if (!meta.is_object()) meta = json::object();
   const json::object& old_meta = *get_object(prev->obj, "metadata");
-  std::string_view rv_in = get_string(meta.as_object(), "resourceVersion");
-  if (!rv_in.empty() && rv_in != get_string(old_meta, "resourceVersion")) {
-    fail_conflict(*t.res, t.name,
-                  "the object has been modified; please apply your changes to the latest "
-                  "version and try again");
-  }
-  std::string_view uid_in = get_string(meta.as_object(), "uid");
-  if (!uid_in.empty() && uid_in != get_string(old_meta, "uid")) {
-    fail_conflict(*t.res, t.name,
-                  "Precondition failed: UID in precondition: " + std::string(uid_in) +
-                      ", UID in object meta: " + std::string(get_string(old_meta, "uid")));
-  }
+  check_preconditions(t, meta.as_object(), old_meta);
   auto s = do_update(*t.res, prev, std::move(obj), manager_of(q), "Update", t.sub, n);
   if (t.res->builtin && t.res->group == "apiextensions.k8s.io") register_crd(s->obj);
   FakeResponse r;
