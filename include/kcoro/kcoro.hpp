@@ -10,6 +10,7 @@
 #include "kcoro/informer.hpp"
 #include "kcoro/json.hpp"
 #include "kcoro/kubeconfig.hpp"
+#include "kcoro/leader_election.hpp"
 #include "kcoro/list_decoder.hpp"
 #include "kcoro/metrics.hpp"
 #include "kcoro/object.hpp"
