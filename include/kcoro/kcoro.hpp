@@ -13,6 +13,7 @@
 #include "kcoro/leader_election.hpp"
 #include "kcoro/list_decoder.hpp"
 #include "kcoro/metrics.hpp"
+#include "kcoro/metrics_server.hpp"
 #include "kcoro/object.hpp"
 #include "kcoro/predicates.hpp"
 #include "kcoro/rate_limiter.hpp"

@@ -114,6 +114,18 @@ class HttpClient {
     co_return r;
   }
 
+  /// A HEAD request: the status and headers of an answer that has no body.
+  awaitable<Response> head(const std::string& target) {
+    co_await send(http::verb::head, target, {}, {});
+    http::response_parser<http::empty_body> parser;
+    parser.skip(true);
+    co_await read(parser);
+    Response r;
+    r.status = static_cast<int>(parser.get().result_int());
+    r.headers = parser.get().base();
+    co_return r;
+  }
+
   /// Sends a request whose response is streamed (a watch); returns the status and headers.
   awaitable<Response> start_stream(const std::string& target) {
     co_await send(http::verb::get, target, {}, {});
