@@ -9,14 +9,22 @@
 //   kubectl apply -f artifacts/crd.yaml -f artifacts/rbac.yaml -f artifacts/example-foo.yaml
 //   sample_controller --kubeconfig ~/.kube/config
 //   sample_controller --demo --run-for-seconds 5     # no cluster: an embedded fake API server
+//
+// Run as a Deployment of several replicas (artifacts/deployment.yaml), it elects a leader through
+// a Lease (--leader-elect): one replica reconciles, the others wait to take over. It serves
+// /metrics (--metrics-bind-address) and the kubelet's /healthz and /readyz probes
+// (--health-probe-bind-address), as controller-runtime's manager does.
 #include "../common.hpp"
 
 #include "kcoro/controller.hpp"
 #include "kcoro/event_recorder.hpp"
 #include "kcoro/informer.hpp"
+#include "kcoro/leader_election.hpp"
+#include "kcoro/metrics_server.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -25,6 +33,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <fstream>
 
 namespace net = boost::asio;
 namespace json = boost::json;
@@ -136,6 +145,38 @@ const char* kDemoConflictFoo = R"({"apiVersion":"samplecontroller.k8s.io/v1alpha
  "metadata":{"name":"conflict-foo","namespace":"default"},
  "spec":{"deploymentName":"taken","replicas":2}})";
 
+// The namespace of this pod's service account, when in a cluster; else "default".
+std::string own_namespace() {
+  std::ifstream in("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
+  std::string ns;
+  if (in >> ns && !ns.empty()) return ns;
+  return "default";
+}
+
+// "15s", "200ms" (the leader election flags' durations).
+std::chrono::milliseconds parse_duration(const std::string& text) {
+  std::size_t used = 0;
+  const long n = std::stol(text, &used);
+  const std::string unit = text.substr(used);
+  if (n > 0 && unit == "ms") return std::chrono::milliseconds(n);
+  if (n > 0 && unit == "s") return std::chrono::seconds(n);
+  throw std::invalid_argument("bad duration \"" + text + "\" (e.g. 15s or 200ms)");
+}
+
+// The demo asks its own endpoint what a kubelet or Prometheus would.
+net::awaitable<void> demo_probe(net::any_io_executor ex, uint16_t port, const std::string& path) {
+  kcoro::Client self(ex,
+                     kcoro::ClusterConfig::from_url("http://127.0.0.1:" + std::to_string(port)));
+  const kcoro::RawResponse r = co_await self.request("GET", path);
+  std::string first = r.body.substr(0, r.body.find('\n'));
+  if (path == "/metrics") {  // the line that shows reconciles being counted
+    const auto at = r.body.find(
+        "controller_runtime_reconcile_total{controller=\"sample-controller\",result=\"success\"}");
+    first = at == std::string::npos ? "" : r.body.substr(at, r.body.find('\n', at) - at);
+  }
+  spdlog::info("GET {}: {} {}", path, r.status, first);
+}
+
 // At the end of the demo: what the controller left on the server.
 net::awaitable<void> demo_report(kcoro::Client& client, std::vector<std::string> names) {
   for (const auto& name : names) {
@@ -166,15 +207,37 @@ net::awaitable<void> demo_report(kcoro::Client& client, std::vector<std::string>
 
 int main(int argc, char** argv) {
   // 1. Flags: the common ones, then --namespace (default: every namespace) and --workers.
-  kcoro::examples::App app("sample_controller",
-                           " [--namespace NS] [--workers N] [--demo-conflict]");
+  kcoro::examples::App app(
+      "sample_controller",
+      " [--namespace NS] [--workers N] [--demo-conflict]\n"
+      "  [--leader-elect] [--leader-elect-namespace NS] [--leader-elect-id NAME]\n"
+      "  [--leader-elect-lease-duration 15s] [--leader-elect-renew-deadline 10s]\n"
+      "  [--leader-elect-retry-period 2s]\n"
+      "  [--metrics-bind-address ADDR] [--health-probe-bind-address ADDR]\n"
+      "  ADDR is host:port or :port; \"0\" (the default) serves nothing");
   auto args = app.parse(argc, argv);
   std::string ns;
   int workers = 2;
   bool demo_conflict = false;
+  bool leader_elect = false;
+  std::string lease_ns = own_namespace();
+  std::string lease_name = "sample-controller";
+  kcoro::LeaderElectionOptions lo;
+  std::string metrics_address = "0";
+  std::string probe_address = "0";
   try {
     if (auto v = args.value("--namespace")) ns = *v;
     if (auto v = args.value("--workers")) workers = std::stoi(*v);
+    leader_elect = args.flag("--leader-elect");
+    if (auto v = args.value("--leader-elect-namespace")) lease_ns = *v;
+    if (auto v = args.value("--leader-elect-id")) lease_name = *v;
+    if (auto v = args.value("--leader-elect-lease-duration"))
+      lo.lease_duration = parse_duration(*v);
+    if (auto v = args.value("--leader-elect-renew-deadline"))
+      lo.renew_deadline = parse_duration(*v);
+    if (auto v = args.value("--leader-elect-retry-period")) lo.retry_period = parse_duration(*v);
+    if (auto v = args.value("--metrics-bind-address")) metrics_address = *v;
+    if (auto v = args.value("--health-probe-bind-address")) probe_address = *v;
     // --demo-conflict: also a Foo naming a Deployment it does not own (ErrResourceExists).
     demo_conflict = args.flag("--demo-conflict");
     args.expect_empty();
@@ -284,33 +347,102 @@ int main(int argc, char** argv) {
   co.name = "sample-controller";
   co.workers = workers;
   co.recorder = &recorder;
-  co.stop_timeout = 5s;
-  co.metrics = nullptr;
+  co.stop_timeout = 5s;  // controller_runtime_* and workqueue_* series: the global registry
   kcoro::Controller controller(client, app.worker_executor(), reconcile, co);
   controller.watches(foo_informer).owns(deployment_informer, "Foo");
 
-  // 6. SIGINT, SIGTERM or --run-for-seconds: stop the controller, the recorder, the informers.
+  // 6. Leader election: only the replica holding the Lease reconciles.
+  std::unique_ptr<kcoro::LeaderElector> elector;
+  if (leader_elect) {
+    lo.lease_namespace = lease_ns;
+    lo.lease_name = lease_name;
+    lo.recorder = &recorder;
+    try {
+      elector = std::make_unique<kcoro::LeaderElector>(client, lo);
+    } catch (const std::invalid_argument& e) {
+      std::fprintf(stderr, "sample_controller: %s\n", e.what());
+      return 2;
+    }
+  }
+
+  // 7. /metrics, and the probes: alive while the process serves; ready once the caches synced
+  //    (a standby replica, waiting for the Lease, is ready too: a rollout must not wait for it).
+  std::unique_ptr<kcoro::MetricsServer> metrics_server, probe_server;
+  try {
+    if (metrics_address != "0") {
+      kcoro::MetricsServerOptions mo;
+      mo.bind_address = metrics_address;
+      metrics_server = std::make_unique<kcoro::MetricsServer>(app.executor(), mo);
+    }
+    if (probe_address != "0") {
+      kcoro::MetricsServerOptions po;
+      po.bind_address = probe_address;
+      po.registry = nullptr;
+      probe_server = std::make_unique<kcoro::MetricsServer>(app.executor(), po);
+      probe_server->add_health_check("ping", [] { return std::nullopt; });
+      probe_server->add_ready_check("informers", [&]() -> std::optional<std::string> {
+        if (elector && !elector->is_leader()) return std::nullopt;  // standby
+        if (foo_informer.has_synced() && deployment_informer.has_synced()) return std::nullopt;
+        return "caches not synced yet";
+      });
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sample_controller: %s\n", e.what());
+    return 2;
+  }
+
+  // 8. SIGINT, SIGTERM or --run-for-seconds: stop the controller, the recorder, the informers.
+  //    The Lease is released only once the workers are done (below).
   app.on_stop([&] {
     controller.stop();
-    recorder.stop();
     foo_informer.stop();
     deployment_informer.stop();
   });
 
-  // 7. Run: the recorder in the background, the controller until stopped.
+  // 9. Run: the recorder and the endpoints in the background; the controller until stopped
+  //    (while the Lease is held, with leader election).
+  bool lost = false;
+  auto run_controller = [&]() -> net::awaitable<void> {
+    spdlog::info("Starting Foo controller");
+    co_await controller.run();
+    spdlog::info("Shutting down workers");
+    if (elector) elector->stop();  // release the Lease now that nothing reconciles
+  };
+  auto keep_lease = [&]() -> net::awaitable<void> {
+    if (co_await elector->hold() == kcoro::LeadershipEnd::lost) {
+      lost = true;  // another replica may be leading already: stop reconciling at once
+      app.runtime().stop();
+    }
+  };
   return app.run([&]() -> net::awaitable<void> {
+    using namespace net::experimental::awaitable_operators;
     net::co_spawn(app.executor(), recorder.run(), net::detached);
+    for (auto* server : {metrics_server.get(), probe_server.get()})
+      if (server) net::co_spawn(app.executor(), server->run(), net::detached);
     if (app.demo()) {
       net::co_spawn(app.executor(), demo_deployment_controller(app), net::detached);
       net::co_spawn(app.executor(), demo_scale_foo(app), net::detached);
     }
-    spdlog::info("Starting Foo controller");
-    co_await controller.run();
-    spdlog::info("Shutting down workers");
+    if (elector) {
+      app.on_stop([&] {
+        if (!elector->is_leader()) elector->stop();
+      });  // a standby just quits
+      spdlog::info("Waiting to lead: lease {}/{}, identity {}", lease_ns, lease_name,
+                   elector->identity());
+      if (co_await elector->acquire()) co_await (run_controller() && keep_lease());
+    } else {
+      co_await run_controller();
+    }
     if (app.demo()) {
       std::vector<std::string> names{"example-foo"};
       if (demo_conflict) names.push_back("conflict-foo");
       co_await demo_report(client, names);
+      if (probe_server) co_await demo_probe(app.executor(), probe_server->port(), "/readyz");
+      if (metrics_server) co_await demo_probe(app.executor(), metrics_server->port(), "/metrics");
     }
+    recorder.stop();
+    for (auto* server : {metrics_server.get(), probe_server.get()})
+      if (server) server->stop();
+    if (lost) throw std::runtime_error("leader election lost");
   }());
 }
