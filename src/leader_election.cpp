@@ -168,30 +168,25 @@ struct LeaderElector::State {
     return !stopped;
   }
 
-  // An attempt bounded by `limit` and by stop(); false on any failure (logged).
-  net::awaitable<bool> bounded_attempt(std::chrono::milliseconds limit, bool stoppable = true) {
-    using namespace net::experimental::awaitable_operators;
-    net::steady_timer deadline(co_await net::this_coro::executor, limit);
-    std::shared_ptr<Signal> w;
-    {
-      std::lock_guard lk(mu);
-      if (stoppable && stopped) co_return false;
-      w = wake;
-    }
+  // attempt(), its failures logged and turned into false. Asio's `||` waits for the first branch
+  // that *succeeds*: a branch that threw would have it wait out the other one.
+  net::awaitable<bool> attempt_logged() {
     try {
-      if (stoppable) {
-        auto r = co_await (attempt() || deadline.async_wait(net::use_awaitable) ||
-                           w->async_receive(net::use_awaitable));
-        if (r.index() == 0) co_return std::get<0>(r);
-        if (r.index() == 2) co_return false;  // stopped
-      } else {
-        auto r = co_await (attempt() || deadline.async_wait(net::use_awaitable));
-        if (r.index() == 0) co_return std::get<0>(r);
-      }
-      logger->warn("lease {}: no answer within {} ms", where, limit.count());
+      co_return co_await attempt();
     } catch (const std::exception& e) {
       logger->warn("lease {}: {}", where, e.what());
     }
+    co_return false;
+  }
+
+  // An attempt bounded by `limit`; false on any failure (logged). stop() does not interrupt it: a
+  // write cut short might have landed, leaving us holding a lease we do not know we hold.
+  net::awaitable<bool> bounded_attempt(std::chrono::milliseconds limit) {
+    using namespace net::experimental::awaitable_operators;
+    net::steady_timer deadline(co_await net::this_coro::executor, limit);
+    auto r = co_await (attempt_logged() || deadline.async_wait(net::use_awaitable));
+    if (r.index() == 0) co_return std::get<0>(r);
+    logger->warn("lease {}: no answer within {} ms", where, limit.count());
     co_return false;
   }
 
@@ -209,26 +204,48 @@ struct LeaderElector::State {
     co_return !is_stopped();
   }
 
-  // Gives the lease up so that a successor need not wait it out.
-  net::awaitable<void> release() {
-    using namespace net::experimental::awaitable_operators;
+  // One try at giving the lease up; false on failure (logged).
+  net::awaitable<bool> release_once() {
     const auto now = steady::now();
-    const std::optional<LeaderElectionRecord> rec =
-        policy.release(micro_time(std::chrono::system_clock::now()));
-    if (!rec || !written) co_return;
-    net::steady_timer deadline(co_await net::this_coro::executor, opts.renew_deadline);
+    const std::string wall = micro_time(std::chrono::system_clock::now());
     try {
-      auto r = co_await (put(*rec, written->meta().resource_version, now) ||
-                         deadline.async_wait(net::use_awaitable));
-      if (r.index() == 0) {
-        logger->info("lease {}: released", where);
-        co_return;
+      std::optional<LeaderElectionRecord> rec = policy.release(wall);
+      if (!rec || !written) co_return true;
+      bool conflict = false;
+      try {
+        co_await put(*rec, written->meta().resource_version, now);
+        co_return true;
+      } catch (const ApiError& e) {
+        if (!is_conflict(e)) throw;
+        conflict = true;
       }
-      logger->warn("lease {}: release got no answer within {} ms", where,
-                   opts.renew_deadline.count());
+      // A renewal cut short may have landed after all: release what the server holds, if ours.
+      if (conflict) {
+        ObjectPtr current =
+            co_await client.get(resources::leases, opts.lease_namespace, opts.lease_name);
+        policy.observe(lease_record(*current), now);
+        holder_seen();
+        rec = policy.release(wall);
+        if (rec) co_await put(*rec, current->meta().resource_version, now);
+      }
+      co_return true;
     } catch (const std::exception& e) {
       logger->warn("lease {}: could not release it: {}", where, e.what());
     }
+    co_return false;
+  }
+
+  // Gives the lease up so that a successor need not wait it out.
+  net::awaitable<void> release() {
+    using namespace net::experimental::awaitable_operators;
+    if (!policy.is_leader()) co_return;
+    net::steady_timer deadline(co_await net::this_coro::executor, opts.renew_deadline);
+    auto r = co_await (release_once() || deadline.async_wait(net::use_awaitable));
+    if (r.index() == 1)
+      logger->warn("lease {}: release got no answer within {} ms", where,
+                   opts.renew_deadline.count());
+    else if (std::get<0>(r))
+      logger->info("lease {}: released", where);
   }
 };
 

@@ -21,7 +21,10 @@
 // - While holding a lease it knows to be valid, the elector renews with a PUT on the
 //   resourceVersion it wrote last, without a GET first; a conflict falls back to GET + PUT.
 // - Failures of single attempts (API errors, timeouts, refused connections) are logged and
-//   retried; they never escape acquire() or hold().
+//   retried; they never escape acquire() or hold(). Each attempt is bounded by renew_deadline
+//   (hold(): by what is left of it). stop() interrupts the waits between attempts, never an
+//   attempt in flight: a write cut short might land, and the lease would be held unknowingly. If
+//   a renewal cut short by its deadline did land, the release reads the lease and releases it.
 // - Threads: is_leader(), leader() and stop() from any thread. acquire() and hold() are awaited
 //   by one coroutine at a time, on any executor. on_new_leader runs on that coroutine's thread.
 // - Lifetimes: the elector must outlive acquire() and hold(); it keeps its own Client handle.

@@ -258,3 +258,50 @@ TEST_CASE("leader election: options are checked") {
   CHECK(defaulted.identity().find('_') != std::string::npos);  // <hostname>_<random>
   CHECK(LeaderElector(client, o).identity() != defaulted.identity());
 }
+
+TEST_CASE("leader election: stop during a renewal in flight still releases the lease") {
+  FakeApiServer server;
+  co_run([&](auto ex) -> net::awaitable<void> {
+    Client client(ex, config_for(server));
+    auto o = candidate("a");
+    o.lease_duration = 60s;
+    LeaderElector a(client, o);
+    CHECK(co_await a.acquire());
+    Fault slow;  // the next renewal takes 300 ms to be answered
+    slow.method = "PUT";
+    slow.path_prefix = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
+    slow.kind = kcoro::testing::FaultKind::delay;
+    slow.delay = 300ms;
+    server.add_fault(slow);
+    std::optional<LeadershipEnd> end;
+    spawn(ex, end, [&] { return a.hold(); });
+    CHECK(co_await eventually([&] { return server.stats().faults == 1; }));
+    a.stop();  // while that renewal is being answered
+    CHECK(co_await eventually([&] { return end.has_value(); }));
+    CHECK(*end == LeadershipEnd::stopped);
+    CHECK(stored_lease(server)->holder_identity.empty());
+  });
+}
+
+TEST_CASE("leader election: a failed attempt is retried after retry_period, not its deadline") {
+  FakeApiServer server;
+  Fault f;  // the first two creates of the lease fail
+  f.method = "POST";
+  f.path_prefix = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
+  f.times = 2;
+  f.status = 500;
+  server.add_fault(f);
+  // A deadline of 20 s per attempt: waiting it out twice would overrun the test's 30 s limit.
+  co_run([&](auto ex) -> net::awaitable<void> {
+    Client client(ex, config_for(server));
+    auto o = candidate("a");
+    o.lease_duration = 30s;
+    o.renew_deadline = 20s;
+    LeaderElector a(client, o);
+    CHECK(co_await a.acquire());
+    CHECK(server.stats().faults == 2);
+    CHECK(stored_lease(server)->holder_identity == "a");
+    a.stop();
+    CHECK(co_await a.hold() == LeadershipEnd::stopped);
+  });
+}

@@ -37,6 +37,12 @@ void serve(net::any_io_executor ex, MetricsServer& server, bool& done) {
   });
 }
 
+// Stops the server and waits for run() to return (it writes `done`, which must outlive it).
+net::awaitable<bool> stopped(MetricsServer& server, const bool& done) {
+  server.stop();
+  co_return co_await kcoro::test::eventually([&] { return done; });
+}
+
 }  // namespace
 
 TEST_CASE("metrics server: /metrics renders the registry; unknown paths and methods fail") {
@@ -65,7 +71,7 @@ TEST_CASE("metrics server: /metrics renders the registry; unknown paths and meth
     CHECK(r.header("Content-Length") == std::to_string(registry->render().size()));
     r = co_await c.request(http::verb::get, "/healthzz");  // a prefix is not the probe
     CHECK(r.status == 404);
-    server.stop();
+    CHECK(co_await stopped(server, done));
   });
 }
 
@@ -79,7 +85,7 @@ TEST_CASE("metrics server: without a registry there is no /metrics") {
     CHECK(r.status == 404);
     r = co_await c.request(http::verb::get, "/healthz");
     CHECK(r.status == 200);
-    server.stop();
+    CHECK(co_await stopped(server, done));
   });
 }
 
@@ -132,7 +138,7 @@ TEST_CASE("metrics server: probes answer as kube-apiserver does") {
     CHECK(r.body == "[+]ping ok\n[-]broken failed: reason withheld\nhealthz check failed\n");
     r = co_await c.request(http::verb::get, "/livez/broken");
     CHECK(r.body == "internal server error: boom\n");
-    server.stop();
+    CHECK(co_await stopped(server, done));
   });
 }
 
