@@ -57,19 +57,19 @@ run_build() {  # $1 name, $2 targets ("" = all), $3 meson test args, rest: meson
   local name=$1 targets=$2 testargs=$3
   shift 3
   local dir="$root/build-$name"
-  echo "== configuring $name"
+  echo "== configuring $name (at ${SECONDS} s)"
   if [ -d "$dir" ]; then
     meson setup --reconfigure "$dir" "$@" >"$root/.cache-$name-setup.log" 2>&1 || meson setup --wipe "$dir" "$@" >"$root/.cache-$name-setup.log" 2>&1
   else
     meson setup "$dir" "$@" >"$root/.cache-$name-setup.log" 2>&1
   fi || { cat "$root/.cache-$name-setup.log"; failed=$((failed + 1)); failures+=("$name: configure"); return; }
   rm -f "$root/.cache-$name-setup.log"
-  echo "== building $name"
+  echo "== building $name (at ${SECONDS} s)"
   # shellcheck disable=SC2086
   if ! ninja -C "$dir" -j "$jobs" $targets; then
     failed=$((failed + 1)); failures+=("$name: build"); return
   fi
-  echo "== testing $name"
+  echo "== testing $name (at ${SECONDS} s)"
   # shellcheck disable=SC2086
   meson test -C "$dir" --no-rebuild --print-errorlogs $testargs
   count_log "$dir" "$name"
@@ -96,6 +96,7 @@ run_build tsan "tests/kcoro-thread-tests tests/kcoro-integration-tests tools/kco
   "--suite thread --suite integration --suite examples" \
   --buildtype=debug -Db_sanitize=thread -Db_lundef=false -Dbench=false
 
+echo "== finished (at ${SECONDS} s)"
 if ((${#failures[@]})); then
   echo "failed:"; printf '  %s\n' "${failures[@]}"
 fi
