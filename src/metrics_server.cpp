@@ -189,6 +189,16 @@ struct MetricsServer::State {
       parser.body_limit(64 * 1024);
       stream.expires_after(60s);
       auto [rec, rn] = co_await http::async_read(stream, buffer, parser, nothrow);
+      if (rec == http::error::end_of_stream || rec == net::error::eof) break;
+      if (rec.category() == beast::error_code(http::error::bad_method).category()) {
+        // Not HTTP, or too large: say so, then hang up (as Go's net/http does).
+        Response bad = text(400, "400 Bad Request: " + rec.message() + "\n");
+        bad.keep_alive(false);
+        bad.prepare_payload();
+        stream.expires_after(10s);
+        co_await http::async_write(stream, bad, nothrow);
+        break;
+      }
       if (rec) break;
       const auto& req = parser.get();
       Response res = answer(req);

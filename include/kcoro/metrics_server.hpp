@@ -9,7 +9,8 @@
 //   on the server's strand; a connection that sends no complete request for 60 s, or whose
 //   answer cannot be written within 10 s, is closed. stop() (any thread, idempotent) closes the
 //   listener and every connection; run() returns when the listener is closed.
-// - GET (and HEAD) only; other methods get 405, other paths 404.
+// - GET (and HEAD) only; other methods get 405, other paths 404. A request that is not HTTP,
+//   or whose header passes 16 KiB, gets 400 and the connection is closed.
 //   * /metrics: MetricsRegistry::render(), `text/plain; version=0.0.4`. 404 without a registry.
 //   * /healthz and /livez: every health check; /readyz: every ready check. As kube-apiserver
 //     answers them: 200 "ok" when all pass (no checks pass too); otherwise 500 with one line per

@@ -171,6 +171,35 @@ TEST_CASE("metrics server: stop closes the listener and open connections; run() 
   });
 }
 
+TEST_CASE("metrics server: garbage and oversized requests get 400; the server keeps serving") {
+  co_run([&](auto ex) -> net::awaitable<void> {
+    MetricsServer server(ex, local(nullptr));
+    bool done = false;
+    serve(ex, server, done);
+    for (const std::string& bad :
+         {std::string("\x16\x03\x01 not http at all\r\n\r\n"),
+          "GET /healthz HTTP/1.1\r\nX-Big: " + std::string(20000, 'x') + "\r\n\r\n"}) {
+      net::ip::tcp::socket s(ex);
+      co_await s.async_connect({net::ip::address_v4::loopback(), server.port()},
+                               net::use_awaitable);
+      co_await net::async_write(s, net::buffer(bad), net::use_awaitable);
+      std::string reply;
+      for (;;) {  // until the server hangs up
+        char buf[4096];
+        auto [ec, n] =
+            co_await s.async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
+        reply.append(buf, n);
+        if (ec) break;
+      }
+      CHECK(reply.rfind("HTTP/1.1 400 Bad Request\r\n", 0) == 0);
+    }
+    HttpClient c(ex, server.port());
+    auto r = co_await c.request(http::verb::get, "/healthz");
+    CHECK(r.status == 200);
+    CHECK(co_await stopped(server, done));
+  });
+}
+
 TEST_CASE("metrics server: bind errors are thrown at construction") {
   net::io_context io;
   MetricsServer first(io.get_executor(), local(nullptr));
