@@ -123,3 +123,16 @@ TEST_CASE("leader election: MicroTime is UTC with six fractional digits") {
   CHECK(kcoro::micro_time(t) == "2026-11-22T17:05:09.000042Z");
   CHECK(kcoro::micro_time(sys_days{year{1970} / 1 / 1}) == "1970-01-01T00:00:00.000000Z");
 }
+
+TEST_CASE("leader election: a Lease whose spec has wrong types is an error naming the field") {
+  auto bad = kcoro::Object::parse(
+      R"({"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"l"},)"
+      R"("spec":{"holderIdentity":"a","leaseDurationSeconds":"15"}})");
+  REQUIRE(bad);
+  try {
+    kcoro::lease_record(*bad);
+    FAIL("no error");
+  } catch (const std::system_error& e) {
+    CHECK(std::string(e.what()).find("/spec/leaseDurationSeconds") != std::string::npos);
+  }
+}
