@@ -322,6 +322,18 @@ net::awaitable<void> wait_stop(ControllerState& st) {
     co_await st.stop_signal.async_receive(net::use_awaitable);
 }
 
+// wait_for_sync() with its failure as a value. Asio's `a || b` waits for the first branch that
+// *succeeds*: a sync failure thrown inside it would wait for stop() and then be lost.
+net::awaitable<std::exception_ptr> sync_failure(Informer& informer) {
+  std::exception_ptr failure;
+  try {
+    co_await informer.wait_for_sync();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  co_return failure;
+}
+
 // client-go refreshes the unfinished-work gauges every 500 ms.
 net::awaitable<void> tick_unfinished_work(ControllerState& st) {
   net::steady_timer timer(co_await net::this_coro::executor);
@@ -410,13 +422,13 @@ net::awaitable<void> Controller::run() {
   if (!st->stopping.load()) {
     for (auto& s : st->sources)
       s.informer->start();
-    try {
-      for (auto& s : st->sources) {
-        if (st->stopping.load()) break;
-        co_await (s.informer->wait_for_sync() || wait_stop(*st));
+    for (auto& s : st->sources) {
+      if (st->stopping.load()) break;
+      auto synced = co_await (sync_failure(*s.informer) || wait_stop(*st));
+      if (synced.index() == 0 && std::get<0>(synced)) {
+        failure = std::get<0>(synced);
+        break;
       }
-    } catch (...) {
-      failure = std::current_exception();
     }
   }
 

@@ -190,6 +190,31 @@ TEST_CASE("controller: objects on the server are reconciled; the reconciler writ
   });
 }
 
+TEST_CASE("controller: a watched resource the server does not serve fails run() at once") {
+  // A custom resource whose CRD was never applied: the list gets 404, which no retry mends.
+  FakeApiServer server;
+  co_run([&](auto ex) -> net::awaitable<void> {
+    Client client(ex, config_for(server));
+    const kcoro::Resource widgets{"example.com", "v1", "Widget", "widgets", true};
+    Informer configmaps(client, informer_for(res::configmaps), ex);
+    Informer missing(client, informer_for(widgets), ex);
+    Controller ctl(
+        client, ex,
+        [](const Request&, Context&) -> net::awaitable<Result> { co_return Result::done(); },
+        options());
+    ctl.watches(configmaps).watches(missing);
+    int code = 0;
+    try {
+      co_await ctl.run();  // before the fix: waited for stop(), then returned as if all was well
+    } catch (const kcoro::ApiError& e) {
+      code = e.http_code();
+    }
+    CHECK(code == 404);
+    configmaps.stop();
+    missing.stop();
+  });
+}
+
 TEST_CASE("controller: a child deleted while the informer was away maps to its owner (tombstone)") {
   FakeApiServer server;
   server.cluster().apply_object(secret_owned_by("p-child", "p", "uid-p"));
