@@ -404,7 +404,15 @@ int main(int argc, char** argv) {
   bool lost = false;
   auto run_controller = [&]() -> net::awaitable<void> {
     spdlog::info("Starting Foo controller");
-    co_await controller.run();
+    try {
+      co_await controller.run();  // throws when a cache cannot sync for good (403, 404...)
+    } catch (const kcoro::ApiError& e) {
+      if (kcoro::is_not_found(e))
+        spdlog::error(
+            "Foos are not served: apply the CRD first (kubectl apply -f "
+            "examples/sample_controller/artifacts/crd.yaml)");
+      throw;
+    }
     spdlog::info("Shutting down workers");
     if (elector) elector->stop();  // release the Lease now that nothing reconciles
   };
