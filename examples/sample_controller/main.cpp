@@ -210,11 +210,11 @@ int main(int argc, char** argv) {
   kcoro::examples::App app(
       "sample_controller",
       " [--namespace NS] [--workers N] [--demo-conflict]\n"
-      "  [--leader-elect] [--leader-elect-namespace NS] [--leader-elect-id NAME]\n"
-      "  [--leader-elect-lease-duration 15s] [--leader-elect-renew-deadline 10s]\n"
-      "  [--leader-elect-retry-period 2s]\n"
-      "  [--metrics-bind-address ADDR] [--health-probe-bind-address ADDR]\n"
-      "  ADDR is host:port or :port; \"0\" (the default) serves nothing");
+      "       [--leader-elect] [--leader-elect-namespace NS] [--leader-elect-id NAME]\n"
+      "       [--leader-elect-lease-duration 15s] [--leader-elect-renew-deadline 10s]\n"
+      "       [--leader-elect-retry-period 2s]\n"
+      "       [--metrics-bind-address ADDR] [--health-probe-bind-address ADDR]\n"
+      "       ADDR is host:port or :port; \"0\" (the default) serves nothing");
   auto args = app.parse(argc, argv);
   std::string ns;
   int workers = 2;
