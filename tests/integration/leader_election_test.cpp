@@ -10,7 +10,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json.hpp>
 
 #include <atomic>
 #include <mutex>
@@ -205,10 +204,9 @@ TEST_CASE("leader election: a lease taken by another identity ends the hold at o
     std::optional<LeadershipEnd> end;
     spawn(ex, end, [&] { return a.hold(); });
     // Someone overwrites the lease (a forced takeover, or a misconfigured twin).
-    auto cur = co_await client.get(res::leases, "default", "sample-controller");
-    boost::json::value v = boost::json::parse(cur->json());
-    v.at("spec").as_object()["holderIdentity"] = "usurper";
-    co_await client.replace(res::leases, "default", "sample-controller", v);
+    // A merge patch carries no resourceVersion: it cannot lose a race with a's renewals.
+    co_await client.patch(res::leases, "default", "sample-controller", kcoro::PatchType::merge,
+                          R"({"spec":{"holderIdentity":"usurper"}})");
     CHECK(co_await eventually([&] { return end.has_value(); }));
     CHECK(*end == LeadershipEnd::lost);
     CHECK(a.leader() == "usurper");
