@@ -1,7 +1,9 @@
 #!/bin/sh
-# Two replicas of sample_controller with --leader-elect against one kcoro-fake-apiserver process,
-# through a kubeconfig: the first holds the Lease and reconciles; the second waits, and takes over
-# once the first stops and releases the Lease — before that Lease could have expired.
+# Replicas of sample_controller with --leader-elect against one kcoro-fake-apiserver process,
+# through a kubeconfig.
+# 1. The first holds the Lease and reconciles; the second waits, and takes over once the first
+#    stops and releases the Lease — before that Lease could have expired.
+# 2. A leader killed with SIGKILL releases nothing: a standby takes over once the Lease expires.
 #
 #   leader_smoke.sh FAKE_APISERVER SAMPLE_CONTROLLER
 set -u
@@ -91,4 +93,24 @@ acquired=$(grep -F "successfully acquired by" "$dir/b.log" | cut -c2-24)
   fail "the second replica led at $acquired, before the first released at $released"
 grep -qF "Deployment example-foo created" "$dir/b.log" &&
   fail "the second replica created the Deployment again"
-echo "leader_smoke: ok (first $a_id released at $released; second $b_id led at $acquired)"
+echo "leader_smoke: handover ok (first $a_id released at $released; second $b_id led at $acquired)"
+
+# 2. Two-second leases this time; the leader dies without a word.
+set -- --kubeconfig "$dir/kubeconfig" --leader-elect --leader-elect-lease-duration 2s \
+  --leader-elect-renew-deadline 1s --leader-elect-retry-period 200ms
+"$ctl" "$@" --run-for-seconds 30 >"$dir/c.log" 2>&1 &
+c=$!
+pids="$pids $c"
+wait_for "$dir/c.log" "successfully acquired by"
+"$ctl" "$@" --run-for-seconds 7 >"$dir/d.log" 2>&1 &
+d=$!
+pids="$pids $d"
+c_id=$(sed -n 's/.*successfully acquired by //p' "$dir/c.log" | head -n 1)
+wait_for "$dir/d.log" "new leader elected: $c_id"
+kill -KILL "$c"
+wait "$c" 2>/dev/null
+wait_for "$dir/d.log" "successfully acquired by"
+wait "$d" || fail "the standby exited with status $?"
+grep -qF "lease default/sample-controller: released" "$dir/c.log" &&
+  fail "the killed leader released its lease"
+echo "leader_smoke: takeover after SIGKILL ok"
