@@ -44,6 +44,17 @@ std::chrono::milliseconds jittered(std::chrono::milliseconds d) {
   return std::chrono::milliseconds(int64_t(double(d.count()) * (1.0 + u(rng))));
 }
 
+// `op`, or nullopt when `limit` passes first (op is then cancelled). `op` must not throw: Asio's
+// `||` waits for the first branch that *succeeds*, so a throwing op would wait out the deadline.
+template <class T>
+net::awaitable<std::optional<T>> within(net::awaitable<T> op, std::chrono::milliseconds limit) {
+  using namespace net::experimental::awaitable_operators;
+  net::steady_timer deadline(co_await net::this_coro::executor, limit);
+  auto r = co_await (std::move(op) || deadline.async_wait(net::use_awaitable));
+  if (r.index() == 1) co_return std::nullopt;
+  co_return std::get<0>(r);
+}
+
 boost::json::value lease_json(const LeaderElectionOptions& o, const LeaderElectionRecord& r,
                               std::string_view resource_version) {
   boost::json::object meta{{"name", o.lease_name}, {"namespace", o.lease_namespace}};
@@ -124,21 +135,25 @@ struct LeaderElector::State {
     wrote(rec, std::move(obj), now);
   }
 
+  // PUTs `rec` on the resourceVersion of our last write, without reading first; false on a
+  // conflict (someone wrote since, or a write of ours cut short landed after all).
+  net::awaitable<bool> put_on_written(const LeaderElectionRecord& rec, steady::time_point now) {
+    try {
+      co_await put(rec, written->meta().resource_version, now);
+      co_return true;
+    } catch (const ApiError& e) {
+      if (!is_conflict(e)) throw;
+    }
+    logger->debug("lease {} changed since our last write; reading it", where);
+    co_return false;
+  }
+
   // One round of client-go's tryAcquireOrRenew. Throws on API and connection failures.
   net::awaitable<bool> attempt() {
     const auto now = steady::now();
     const std::string wall = micro_time(std::chrono::system_clock::now());
-    if (written && policy.lease_valid(now)) {
-      bool conflict = false;
-      try {
-        co_await put(*policy.next(now, wall), written->meta().resource_version, now);
-        co_return true;
-      } catch (const ApiError& e) {
-        if (!is_conflict(e)) throw;
-        conflict = true;
-      }
-      if (conflict) logger->debug("lease {} changed since our last write; reading it", where);
-    }
+    if (written && policy.lease_valid(now) && co_await put_on_written(*policy.next(now, wall), now))
+      co_return true;
     ObjectPtr current;
     try {
       current = co_await client.get(resources::leases, opts.lease_namespace, opts.lease_name);
@@ -168,8 +183,7 @@ struct LeaderElector::State {
     return !stopped;
   }
 
-  // attempt(), its failures logged and turned into false. Asio's `||` waits for the first branch
-  // that *succeeds*: a branch that threw would have it wait out the other one.
+  // attempt(), its failures logged and turned into false (for within()).
   net::awaitable<bool> attempt_logged() {
     try {
       co_return co_await attempt();
@@ -182,10 +196,7 @@ struct LeaderElector::State {
   // An attempt bounded by `limit`; false on any failure (logged). stop() does not interrupt it: a
   // write cut short might have landed, leaving us holding a lease we do not know we hold.
   net::awaitable<bool> bounded_attempt(std::chrono::milliseconds limit) {
-    using namespace net::experimental::awaitable_operators;
-    net::steady_timer deadline(co_await net::this_coro::executor, limit);
-    auto r = co_await (attempt_logged() || deadline.async_wait(net::use_awaitable));
-    if (r.index() == 0) co_return std::get<0>(r);
+    if (auto won = co_await within(attempt_logged(), limit)) co_return *won;
     logger->warn("lease {}: no answer within {} ms", where, limit.count());
     co_return false;
   }
@@ -210,24 +221,14 @@ struct LeaderElector::State {
     const std::string wall = micro_time(std::chrono::system_clock::now());
     try {
       std::optional<LeaderElectionRecord> rec = policy.release(wall);
-      if (!rec || !written) co_return true;
-      bool conflict = false;
-      try {
-        co_await put(*rec, written->meta().resource_version, now);
-        co_return true;
-      } catch (const ApiError& e) {
-        if (!is_conflict(e)) throw;
-        conflict = true;
-      }
+      if (!rec || !written || co_await put_on_written(*rec, now)) co_return true;
       // A renewal cut short may have landed after all: release what the server holds, if ours.
-      if (conflict) {
-        ObjectPtr current =
-            co_await client.get(resources::leases, opts.lease_namespace, opts.lease_name);
-        policy.observe(lease_record(*current), now);
-        holder_seen();
-        rec = policy.release(wall);
-        if (rec) co_await put(*rec, current->meta().resource_version, now);
-      }
+      ObjectPtr current =
+          co_await client.get(resources::leases, opts.lease_namespace, opts.lease_name);
+      policy.observe(lease_record(*current), now);
+      holder_seen();
+      rec = policy.release(wall);
+      if (rec) co_await put(*rec, current->meta().resource_version, now);
       co_return true;
     } catch (const std::exception& e) {
       logger->warn("lease {}: could not release it: {}", where, e.what());
@@ -237,14 +238,12 @@ struct LeaderElector::State {
 
   // Gives the lease up so that a successor need not wait it out.
   net::awaitable<void> release() {
-    using namespace net::experimental::awaitable_operators;
     if (!policy.is_leader()) co_return;
-    net::steady_timer deadline(co_await net::this_coro::executor, opts.renew_deadline);
-    auto r = co_await (release_once() || deadline.async_wait(net::use_awaitable));
-    if (r.index() == 1)
+    const std::optional<bool> released = co_await within(release_once(), opts.renew_deadline);
+    if (!released)
       logger->warn("lease {}: release got no answer within {} ms", where,
                    opts.renew_deadline.count());
-    else if (std::get<0>(r))
+    else if (*released)
       logger->info("lease {}: released", where);
   }
 };
