@@ -33,7 +33,6 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
-#include <fstream>
 
 namespace net = boost::asio;
 namespace json = boost::json;
@@ -145,14 +144,6 @@ const char* kDemoConflictFoo = R"({"apiVersion":"samplecontroller.k8s.io/v1alpha
  "metadata":{"name":"conflict-foo","namespace":"default"},
  "spec":{"deploymentName":"taken","replicas":2}})";
 
-// The namespace of this pod's service account, when in a cluster; else "default".
-std::string own_namespace() {
-  std::ifstream in("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
-  std::string ns;
-  if (in >> ns && !ns.empty()) return ns;
-  return "default";
-}
-
 // "15s", "200ms" (the leader election flags' durations).
 std::chrono::milliseconds parse_duration(const std::string& text) {
   std::size_t used = 0;
@@ -220,7 +211,7 @@ int main(int argc, char** argv) {
   int workers = 2;
   bool demo_conflict = false;
   bool leader_elect = false;
-  std::string lease_ns = own_namespace();
+  std::string lease_ns;  // default: the configuration's namespace (in a pod: the pod's)
   std::string lease_name = "sample-controller";
   kcoro::LeaderElectionOptions lo;
   std::string metrics_address = "0";
@@ -354,6 +345,7 @@ int main(int argc, char** argv) {
   // 6. Leader election: only the replica holding the Lease reconciles.
   std::unique_ptr<kcoro::LeaderElector> elector;
   if (leader_elect) {
+    if (lease_ns.empty()) lease_ns = client.config().default_namespace;
     lo.lease_namespace = lease_ns;
     lo.lease_name = lease_name;
     lo.recorder = &recorder;
