@@ -21,18 +21,9 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
-"$fake" --port 0 --tls --token smoke-token --pods 3 --namespaces 1 --churn 20 \
-  --kubeconfig-out "$dir/kubeconfig" >"$dir/fake.log" 2>&1 &
-pid=$!
-# The server writes its kubeconfig (atomically) once it listens; give it at most 20 s.
-tries=0
-while [ ! -s "$dir/kubeconfig" ]; do
-  if ! kill -0 "$pid" 2>/dev/null || [ "$tries" -ge 400 ]; then
-    echo "kubeconfig_smoke: the fake API server did not start" >&2
-    cat "$dir/fake.log" >&2
-    exit 1
-  fi
-  tries=$((tries + 1))
-  sleep 0.05
-done
+. "$(dirname "$0")/fake_server.sh"
+start_fake_apiserver "$fake" "$dir" --tls --token smoke-token --pods 3 --namespaces 1 --churn 20
+started=$?
+pid=$fake_pid
+[ "$started" -eq 0 ] || exit 1
 sh "$(dirname "$0")/smoke.sh" "$example" --kubeconfig "$dir/kubeconfig" "$@"

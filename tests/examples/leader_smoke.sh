@@ -26,6 +26,18 @@ fail() {
   for f in "$dir"/*.log; do echo "--- $f" >&2; cat "$f" >&2; done
   exit 1
 }
+# replica NAME SECONDS: a sample_controller with leader election ($elect) in the background for
+# SECONDS, its output in $dir/NAME.log; its pid in $last.
+replica() {
+  # shellcheck disable=SC2086
+  "$ctl" $elect --run-for-seconds "$2" >"$dir/$1.log" 2>&1 &
+  last=$!
+  pids="$pids $last"
+}
+# The identity that won the lease, from a replica's log.
+identity() {
+  sed -n 's/.*successfully acquired by //p' "$dir/$1.log" | head -n 1
+}
 # Waits up to 20 s for FILE to hold the fixed string TEXT.
 wait_for() {
   tries=0
@@ -36,14 +48,11 @@ wait_for() {
   done
 }
 
-"$fake" --port 0 --kubeconfig-out "$dir/kubeconfig" >"$dir/fake.log" 2>&1 &
-pids="$!"
-tries=0
-while [ ! -s "$dir/kubeconfig" ]; do
-  [ "$tries" -ge 400 ] && fail "the fake API server did not start"
-  tries=$((tries + 1))
-  sleep 0.05
-done
+. "$(dirname "$0")/fake_server.sh"
+start_fake_apiserver "$fake" "$dir"
+started=$?
+pids="$fake_pid"
+[ "$started" -eq 0 ] || fail "the fake API server did not start"
 server=$(sed -n 's/^ *server: *//p' "$dir/kubeconfig" | head -n 1)
 
 # What `kubectl apply -f artifacts/crd.yaml -f artifacts/example-foo.yaml` would leave.
@@ -61,20 +70,19 @@ post /apis/samplecontroller.k8s.io/v1alpha1/namespaces/default/foos '{"apiVersio
  "samplecontroller.k8s.io/v1alpha1","kind":"Foo","metadata":{"name":"example-foo",
  "namespace":"default"},"spec":{"deploymentName":"example-foo","replicas":1}}'
 
-# Short leases so that the test is quick; a released Lease is taken at once anyway.
-set -- --kubeconfig "$dir/kubeconfig" --leader-elect --leader-elect-lease-duration 15s \
-  --leader-elect-renew-deadline 10s --leader-elect-retry-period 200ms
-"$ctl" "$@" --run-for-seconds 3 >"$dir/a.log" 2>&1 &
-a=$!
-pids="$pids $a"
+# 1. A clean stop: the Lease is released and taken over at once (15 s leases; only the retry
+#    period is short, so that the test is quick).
+elect="--kubeconfig $dir/kubeconfig --leader-elect --leader-elect-lease-duration 15s
+  --leader-elect-renew-deadline 10s --leader-elect-retry-period 200ms"
+replica a 3
+a=$last
 wait_for "$dir/a.log" "successfully acquired by"
-"$ctl" "$@" --run-for-seconds 8 >"$dir/b.log" 2>&1 &
-b=$!
-pids="$pids $b"
+replica b 8
+b=$last
 wait "$a" || fail "the first replica exited with status $?"
 wait "$b" || fail "the second replica exited with status $?"
 
-a_id=$(sed -n 's/.*successfully acquired by //p' "$dir/a.log" | head -n 1)
+a_id=$(identity a)
 for line in "Deployment example-foo created with 1 replicas" "Starting Foo controller" \
   "lease default/sample-controller: released"; do
   grep -qF -- "$line" "$dir/a.log" || fail "first replica: missing \"$line\""
@@ -83,7 +91,7 @@ for line in "Waiting to lead" "new leader elected: $a_id" "successfully acquired
   "Starting Foo controller" "lease default/sample-controller: released"; do
   grep -qF -- "$line" "$dir/b.log" || fail "second replica: missing \"$line\""
 done
-b_id=$(sed -n 's/.*successfully acquired by //p' "$dir/b.log" | head -n 1)
+b_id=$(identity b)
 [ -n "$a_id" ] && [ "$a_id" != "$b_id" ] || fail "the replicas' identities are not distinct"
 # The second replica only led after the first released the Lease (log timestamps sort as text),
 # and it found the Deployment in place rather than creating another.
@@ -96,16 +104,14 @@ grep -qF "Deployment example-foo created" "$dir/b.log" &&
 echo "leader_smoke: handover ok (first $a_id released at $released; second $b_id led at $acquired)"
 
 # 2. Two-second leases this time; the leader dies without a word.
-set -- --kubeconfig "$dir/kubeconfig" --leader-elect --leader-elect-lease-duration 2s \
-  --leader-elect-renew-deadline 1s --leader-elect-retry-period 200ms
-"$ctl" "$@" --run-for-seconds 30 >"$dir/c.log" 2>&1 &
-c=$!
-pids="$pids $c"
+elect="--kubeconfig $dir/kubeconfig --leader-elect --leader-elect-lease-duration 2s
+  --leader-elect-renew-deadline 1s --leader-elect-retry-period 200ms"
+replica c 30
+c=$last
 wait_for "$dir/c.log" "successfully acquired by"
-"$ctl" "$@" --run-for-seconds 7 >"$dir/d.log" 2>&1 &
-d=$!
-pids="$pids $d"
-c_id=$(sed -n 's/.*successfully acquired by //p' "$dir/c.log" | head -n 1)
+replica d 7
+d=$last
+c_id=$(identity c)
 wait_for "$dir/d.log" "new leader elected: $c_id"
 kill -KILL "$c"
 wait "$c" 2>/dev/null
