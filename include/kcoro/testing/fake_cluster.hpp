@@ -6,8 +6,9 @@
 //   (as etcd keeps), resources (built-ins, and custom resources registered through
 //   CustomResourceDefinitions), list with selectors and limit/continue, watch from a bounded
 //   history, create/replace/patch/delete with optimistic concurrency, the status subresource,
-//   discovery and /version. Its answers match the recorded responses in shared/fixtures: status
-//   codes, Status bodies, list shape and watch event framing.
+//   discovery and /version. Its answers match the responses recorded from a real kube-apiserver
+//   (kcoro's tests/fixtures/kube-apiserver-1.32/): status codes, Status bodies, list shape and
+//   watch event framing.
 // - It is sans-I/O: `handle` takes a request and returns a whole response; `watch` returns a
 //   Watcher that yields ndjson event lines as changes happen. FakeApiServer puts HTTP/1.1 and TLS
 //   around it; tests may drive it directly.
