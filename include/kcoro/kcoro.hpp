@@ -11,6 +11,7 @@
 #include "kcoro/json.hpp"
 #include "kcoro/kubeconfig.hpp"
 #include "kcoro/leader_election.hpp"
+#include "kcoro/leader_election_policy.hpp"
 #include "kcoro/list_decoder.hpp"
 #include "kcoro/metrics.hpp"
 #include "kcoro/metrics_server.hpp"

@@ -2,7 +2,7 @@
 // event recorder's caches), then the controller's retry path in virtual time: an io_context
 // driven by poll() and a ManualClock, no sockets.
 #include "kcoro/controller.hpp"
-#include "kcoro/detail/event_cache.hpp"
+#include "control/event_cache.hpp"
 #include "kcoro/metrics.hpp"
 #include "kcoro/predicates.hpp"
 #include "kcoro/reconcile.hpp"

@@ -1,6 +1,6 @@
 // LeaderElectionPolicy on virtual time: when a lease may be taken, what a renewal keeps, what a
 // release writes; and the Lease record's parsing and MicroTime format.
-#include "kcoro/leader_election.hpp"
+#include "kcoro/leader_election_policy.hpp"
 
 #include <doctest/doctest.h>
 

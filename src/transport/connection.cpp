@@ -1,4 +1,4 @@
-#include "client/connection.hpp"
+#include "transport/connection.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/address.hpp>

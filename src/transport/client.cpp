@@ -1,7 +1,7 @@
 #include "kcoro/client.hpp"
 
-#include "client/connection.hpp"
-#include "client/credentials.hpp"
+#include "transport/connection.hpp"
+#include "transport/credentials.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>

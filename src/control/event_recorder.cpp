@@ -1,6 +1,6 @@
 #include "kcoro/event_recorder.hpp"
 
-#include "kcoro/detail/event_cache.hpp"
+#include "control/event_cache.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>

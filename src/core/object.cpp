@@ -1,6 +1,6 @@
 #include "kcoro/object.hpp"
 
-#include "detail/object_builder.hpp"
+#include "core/object_builder.hpp"
 
 #include <array>
 #include <cstring>

@@ -1,4 +1,4 @@
-// kcoro/detail/event_cache.hpp — the EventRecorder's policies without I/O: the per-object spam
+// src/control/event_cache.hpp — the EventRecorder's policies without I/O: the per-object spam
 // filter and the repeat cache (client-go tools/record/events_cache.go). Not thread-safe; the
 // recorder holds the locks. Time is passed in.
 #pragma once

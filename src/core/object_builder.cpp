@@ -1,4 +1,4 @@
-#include "detail/object_builder.hpp"
+#include "core/object_builder.hpp"
 
 #include <cstring>
 

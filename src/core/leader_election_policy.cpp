@@ -1,5 +1,5 @@
 // The pure part of leader election: the record, its time format and the acquire/renew decisions.
-#include "kcoro/leader_election.hpp"
+#include "kcoro/leader_election_policy.hpp"
 
 #include <fmt/format.h>
 

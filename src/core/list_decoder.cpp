@@ -1,7 +1,7 @@
 #include "kcoro/list_decoder.hpp"
 
-#include "detail/object_builder.hpp"
-#include "detail/padded_buffer.hpp"
+#include "core/object_builder.hpp"
+#include "core/padded_buffer.hpp"
 
 #include <cstring>
 

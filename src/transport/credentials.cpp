@@ -1,4 +1,4 @@
-#include "client/credentials.hpp"
+#include "transport/credentials.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
