@@ -35,6 +35,8 @@
 //   do nothing.
 #pragma once
 
+#include "kcoro/detail/asio_config.hpp"
+
 #include "kcoro/client.hpp"
 #include "kcoro/informer.hpp"
 #include "kcoro/metrics.hpp"
