@@ -18,6 +18,11 @@
 //   `co_spawn` with `bind_cancellation_slot`). A cancelled request closes its socket and throws
 //   std::system_error(errc::cancelled); nothing leaks.
 // - Objects to write are JSON text or a `boost::json::value`; results are Objects.
+// - The options of the verbs (ListOptions, WriteOptions, PatchOptions, DeleteOptions) are not
+//   aggregates, on purpose: they are often passed as `{}` to awaited calls, and GCC 12 destroys
+//   an aggregate temporary inside a co_await expression twice (GCC bug 100611). Options that are
+//   never awaited (ClientOptions, RuntimeOptions, LeaderElectionOptions, MetricsServerOptions)
+//   are aggregates: write them with designated initializers.
 #pragma once
 
 #include "kcoro/detail/asio_config.hpp"
@@ -54,9 +59,6 @@ struct RetryPolicy {
 };
 
 struct ClientOptions {
-  // Not an aggregate on purpose: GCC 12 destroys aggregate temporaries inside co_await
-  // expressions twice (GCC bug 100611), and options are often passed as `{}` to awaited calls.
-  ClientOptions() {}
   /// Deadline of an ordinary request, from connect to the end of its body.
   std::chrono::milliseconds request_timeout{30000};
   /// A list or watch body fails when no byte arrives for this long (detects half-open
@@ -65,8 +67,8 @@ struct ClientOptions {
   std::size_t max_idle_connections = 8;  ///< Keep-alive pool size.
   double qps = 0;                        ///< Client-side rate limit; 0 = off (controller-runtime).
   int burst = 0;                         ///< Burst of the rate limit (>= 1 when qps > 0).
-  RetryPolicy retry;
-  std::string user_agent;  ///< Default "kcoro/<version>".
+  RetryPolicy retry{};
+  std::string user_agent{};  ///< Default "kcoro/<version>".
   /// How often a token file is checked for rotation.
   std::chrono::seconds token_file_refresh{60};
 };
@@ -92,16 +94,14 @@ enum class PatchType {
 };
 
 struct WriteOptions {
-  // Not an aggregate on purpose: GCC 12 destroys aggregate temporaries inside co_await
-  // expressions twice (GCC bug 100611), and options are often passed as `{}` to awaited calls.
+  // Not an aggregate: GCC bug 100611, see client.hpp.
   WriteOptions() {}
   std::string field_manager;  ///< fieldManager
   bool dry_run = false;       ///< dryRun=All
 };
 
 struct PatchOptions {
-  // Not an aggregate on purpose: GCC 12 destroys aggregate temporaries inside co_await
-  // expressions twice (GCC bug 100611), and options are often passed as `{}` to awaited calls.
+  // Not an aggregate: GCC bug 100611, see client.hpp.
   PatchOptions() {}
   std::string field_manager;  ///< fieldManager (required for apply)
   bool force = false;         ///< force (apply only)
@@ -110,8 +110,7 @@ struct PatchOptions {
 };
 
 struct DeleteOptions {
-  // Not an aggregate on purpose: GCC 12 destroys aggregate temporaries inside co_await
-  // expressions twice (GCC bug 100611), and options are often passed as `{}` to awaited calls.
+  // Not an aggregate: GCC bug 100611, see client.hpp.
   DeleteOptions() {}
   std::optional<std::string> precondition_uid;
   std::optional<std::string> precondition_resource_version;

@@ -60,24 +60,21 @@ enum class LeadershipEnd {
 };
 
 struct LeaderElectionOptions {
-  // Not an aggregate on purpose: GCC 12 destroys aggregate temporaries inside co_await
-  // expressions twice (GCC bug 100611).
-  LeaderElectionOptions() {}
-  std::string lease_namespace;  ///< required
-  std::string lease_name;       ///< required
+  std::string lease_namespace{};  ///< required
+  std::string lease_name{};       ///< required
   /// This candidate; default "<hostname>_<random hex>" (controller-runtime's form).
-  std::string identity;
+  std::string identity{};
   std::chrono::milliseconds lease_duration{15000};
   std::chrono::milliseconds renew_deadline{10000};
   std::chrono::milliseconds retry_period{2000};
   bool release_on_cancel = true;
   /// Called with the new holder's identity whenever the observed holder changes (itself too).
-  std::function<void(const std::string&)> on_new_leader;
+  std::function<void(const std::string&)> on_new_leader{};
   /// Records "<identity> became leader" (Normal, LeaderElection) on the Lease when set.
   EventRecorder* recorder = nullptr;
   /// leader_election_master_status{name=<lease name>}: 1 while leading; nullptr: no metric.
   std::shared_ptr<MetricsRegistry> metrics = MetricsRegistry::global();
-  std::shared_ptr<spdlog::logger> logger;  ///< default: spdlog's default logger
+  std::shared_ptr<spdlog::logger> logger{};  ///< default: spdlog's default logger
 };
 
 class LeaderElector {

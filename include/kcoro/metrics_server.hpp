@@ -43,13 +43,10 @@ namespace kcoro {
 using HealthCheck = std::function<std::optional<std::string>()>;
 
 struct MetricsServerOptions {
-  // Not an aggregate on purpose: GCC 12 destroys aggregate temporaries inside co_await
-  // expressions twice (GCC bug 100611).
-  MetricsServerOptions() {}
   /// "host:port", ":port" (every interface) or "[v6]:port"; port 0 picks a free one.
   std::string bind_address = "127.0.0.1:8080";
   std::shared_ptr<MetricsRegistry> registry = MetricsRegistry::global();  ///< nullptr: no /metrics
-  std::shared_ptr<spdlog::logger> logger;  ///< default: spdlog's default logger
+  std::shared_ptr<spdlog::logger> logger{};  ///< default: spdlog's default logger
 };
 
 class MetricsServer {

@@ -26,8 +26,7 @@ namespace kcoro {
 
 /// Query parameters of a list or watch (meta/v1 ListOptions). Unset fields are not sent.
 struct ListOptions {
-  // Not an aggregate on purpose: GCC 12 destroys aggregate temporaries inside co_await
-  // expressions twice (GCC bug 100611), and options are often passed as `{}` to awaited calls.
+  // Not an aggregate: GCC bug 100611, see client.hpp.
   ListOptions() {}
   std::string label_selector;                   ///< labelSelector, e.g. "app=web,tier!=db".
   std::string field_selector;                   ///< fieldSelector, e.g. "spec.nodeName=n1".

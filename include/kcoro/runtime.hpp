@@ -34,9 +34,6 @@
 namespace kcoro {
 
 struct RuntimeOptions {
-  // Not an aggregate on purpose: GCC 12 destroys aggregate temporaries inside co_await
-  // expressions twice (GCC bug 100611).
-  RuntimeOptions() {}
   int io_threads = 1;          ///< >= 1; run() lends its own thread as the first
   int informer_threads = 1;    ///< 0: informers run on the I/O context
   int worker_threads = 1;      ///< 0: workers run on the I/O context

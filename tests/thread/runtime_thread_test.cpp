@@ -1,5 +1,8 @@
 // kcoro::Runtime: its contexts run on their own threads, and stop() — from any thread, from a
 // signal or from a delay — reaches every callback and waiter once.
+#include "kcoro/client.hpp"
+#include "kcoro/leader_election.hpp"
+#include "kcoro/metrics_server.hpp"
 #include "kcoro/runtime.hpp"
 
 #include <doctest/doctest.h>
@@ -16,6 +19,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace net = boost::asio;
@@ -50,10 +54,12 @@ TEST_CASE("runtime: I/O, informers and workers run on threads of their own by de
 }
 
 TEST_CASE("runtime: one thread for everything is a valid configuration") {
-  RuntimeOptions o;
-  o.informer_threads = 0;
-  o.worker_threads = 0;
-  Runtime rt(o);
+  // The constructors' options are aggregates: designated initializers, the rest defaulted.
+  static_assert(std::is_aggregate_v<RuntimeOptions>);
+  static_assert(std::is_aggregate_v<kcoro::ClientOptions>);
+  static_assert(std::is_aggregate_v<kcoro::LeaderElectionOptions>);
+  static_assert(std::is_aggregate_v<kcoro::MetricsServerOptions>);
+  Runtime rt({.informer_threads = 0, .worker_threads = 0});
   std::vector<std::thread::id> ids;
   CHECK(rt.run([&]() -> net::awaitable<void> {
     ids.push_back(co_await thread_of(rt.informer_executor()));
