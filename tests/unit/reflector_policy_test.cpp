@@ -112,7 +112,8 @@ TEST_CASE("reflector: a 410 on a relist retries at once, even after failures gre
   p.start();
   p.on_list_done("100", t0);
   // Six failed watches grow the backoff towards its 30 s cap.
-  for (int i = 0; i < 6; ++i) p.on_watch_failed(Failure::other, t0 + std::chrono::seconds(i));
+  for (int i = 0; i < 6; ++i)
+    p.on_watch_failed(Failure::other, t0 + std::chrono::seconds(i));
   CHECK(p.failures() == 6);
   // The watch then gets 410 (etcd compacted): relist at the last version, at once...
   auto l = p.on_watch_failed(Failure::gone, t0 + 10s);
