@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -121,6 +122,29 @@ bool is_unsupported_media_type(const ApiError& e) noexcept;  ///< 415.
 bool is_too_many_requests(const ApiError& e) noexcept;       ///< 429.
 bool is_server_error(const ApiError& e) noexcept;            ///< 5xx.
 bool is_timeout(const ApiError& e) noexcept;                 ///< 504 or reason Timeout.
+
+/// What a caller that keeps going (the client's retries, a reflector, an informer waiting for its
+/// first sync) does about a failed request. One table for all of them, as client-go's rest client
+/// and reflector draw it:
+///
+/// | answer                                   | class  |
+/// |------------------------------------------|--------|
+/// | 410 Gone, or reason Expired / Gone        | relist |
+/// | 408, 429, 5xx                            | retry  |
+/// | any other 4xx (400, 401, 403, 404, 422…) | fatal  |
+///
+/// `retry`: transient, try again after a backoff (honouring Retry-After). `relist`: the
+/// resourceVersion asked for is no longer there; list again. `fatal`: asking again gets the same
+/// answer; report it (an informer's wait_for_sync throws it). A 401 is fatal once the client's
+/// single re-authentication has been tried. Connection failures are not ApiErrors: retry.
+enum class FailureClass { retry, relist, fatal };
+
+/// The message of an exception held in `e` (what(), or "a non-exception" for anything else),
+/// for the places that log a failure instead of letting it escape. "" when `e` is null.
+std::string exception_message(const std::exception_ptr& e);
+
+FailureClass classify_failure(int http_code, std::string_view reason = {}) noexcept;
+FailureClass classify_failure(const ApiError& e) noexcept;
 
 /// An error_code with a human message: what decoders and the configuration loader report.
 /// `offset` is the byte offset in the input where the problem was found, when there is one.

@@ -37,6 +37,10 @@
 #include <memory>
 #include <string>
 
+namespace spdlog {
+class logger;
+}
+
 namespace kcoro {
 
 struct InformerOptions {
@@ -51,6 +55,8 @@ struct InformerOptions {
   std::size_t channel_capacity = 1024;  ///< deltas between the reflector and the informer
   ReflectorPolicyOptions policy;        ///< page size, watch timeouts, streaming list, backoff
   uint64_t seed = 0;                    ///< jitter seed; 0: random
+  /// Where the informer and its reflector log; default: spdlog's default logger.
+  std::shared_ptr<spdlog::logger> logger{};
 };
 
 struct EventHandler {

@@ -2,6 +2,7 @@
 // Each header stands alone; include only what you use to keep compile times short.
 #pragma once
 
+#include "kcoro/backoff.hpp"
 #include "kcoro/client.hpp"
 #include "kcoro/controller.hpp"
 #include "kcoro/delta_channel.hpp"

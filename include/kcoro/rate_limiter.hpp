@@ -17,6 +17,8 @@
 // - No Asio here.
 #pragma once
 
+#include "kcoro/backoff.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <climits>
@@ -53,10 +55,7 @@ class RateLimiter {
 
 namespace detail {
 
-/// `base * 2^failures`, capped at `max_delay`, for any failure count: never overflows.
-std::chrono::nanoseconds exponential_delay(std::chrono::nanoseconds base,
-                                           std::chrono::nanoseconds max_delay,
-                                           int failures) noexcept;
+using kcoro::exponential_delay;  // kcoro/backoff.hpp
 
 /// n + 1, but INT_MAX stays INT_MAX: failure counters saturate instead of overflowing.
 constexpr int saturating_increment(int n) noexcept {

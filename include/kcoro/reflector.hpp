@@ -24,13 +24,18 @@
 #include <memory>
 #include <string>
 
+namespace spdlog {
+class logger;
+}
+
 namespace kcoro {
 
 struct ReflectorOptions {
   Resource resource;
   std::string ns;  ///< empty: all namespaces (or a cluster-scoped resource)
   ReflectorPolicyOptions policy;
-  uint64_t seed = 0;  ///< for the policy's jitter; 0: random
+  uint64_t seed = 0;                       ///< for the policy's jitter; 0: random
+  std::shared_ptr<spdlog::logger> logger;  ///< default: spdlog's default logger
 };
 
 class Reflector {
@@ -54,6 +59,7 @@ class Reflector {
   std::shared_ptr<DeltaChannel> channel_;
   ReflectorOptions opts_;
   ReflectorPolicy policy_;
+  std::shared_ptr<spdlog::logger> log_;
 };
 
 }  // namespace kcoro

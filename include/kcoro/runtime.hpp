@@ -31,6 +31,10 @@
 #include <functional>
 #include <memory>
 
+namespace spdlog {
+class logger;
+}
+
 namespace kcoro {
 
 struct RuntimeOptions {
@@ -38,6 +42,9 @@ struct RuntimeOptions {
   int informer_threads = 1;    ///< 0: informers run on the I/O context
   int worker_threads = 1;      ///< 0: workers run on the I/O context
   bool handle_signals = true;  ///< SIGINT and SIGTERM call stop()
+  /// Where the runtime logs signals, escaped exceptions and main's failure; default: spdlog's
+  /// default logger.
+  std::shared_ptr<spdlog::logger> logger{};
 };
 
 class Runtime {

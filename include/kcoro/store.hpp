@@ -34,11 +34,13 @@
 // dropped it.
 #pragma once
 
+#include "kcoro/delta.hpp"
 #include "kcoro/object.hpp"
 
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -106,6 +108,22 @@ struct ReplaceResult {
   std::vector<ObjectPtr> unchanged;
 };
 
+/// One thing the handlers must be told about, in order.
+struct StoreChange {
+  enum Kind : uint8_t { add, update, remove } kind = add;
+  ObjectPtr old_object;    ///< update: the object replaced
+  ObjectPtr object;        ///< add and update: the new object; remove: the last state known
+  bool tombstone = false;  ///< remove: the key vanished from a relist (not a DELETED event)
+};
+
+/// What StoreWriter::apply did.
+struct ApplyResult {
+  std::vector<StoreChange> changes;
+  /// The resume point the delta carries (an event's object, a bookmark, a relist's end), if any.
+  std::optional<std::string> resource_version;
+  bool relisted = false;  ///< a relist batch completed: the store equals the list
+};
+
 /// The write side: the informer's handle. See the contract.
 class StoreWriter {
  public:
@@ -129,8 +147,20 @@ class StoreWriter {
   /// keeps the stored ObjectPtr (no second copy in memory).
   ReplaceResult replace(std::vector<ObjectPtr> items);
 
+  /// Applies one delta from the reflector and says what the handlers must see. No I/O, no
+  /// threads of its own: the informer's consumer loop is the only caller.
+  /// - added / updated: an upsert; an add when the key was new, else an update (old, new).
+  /// - deleted: the key is erased; a remove with the server's last state of the object.
+  /// - replace_begin starts a relist batch (dropping an unfinished one), replace_item adds to it
+  ///   (ignored outside a batch), replace_end applies it at once with replace(): adds, then
+  ///   updates, then tombstones, and `relisted`. The store never shows half a relist.
+  /// - bookmark: only a resource_version.
+  ApplyResult apply(Delta delta);
+
  private:
   std::shared_ptr<Store> store_;
+  std::vector<ObjectPtr> batch_;  // the relist being received
+  bool in_batch_ = false;
 };
 
 }  // namespace kcoro

@@ -1,4 +1,5 @@
 #include "kcoro/informer.hpp"
+#include "transport/signal.hpp"
 
 #include "kcoro/delta_channel.hpp"
 #include "kcoro/reflector.hpp"
@@ -6,7 +7,6 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -27,16 +27,12 @@ namespace net = boost::asio;
 
 namespace {
 
-struct Notification {
-  enum Kind : uint8_t { add, update, remove } kind;
-  ObjectPtr old_obj;  // update
-  ObjectPtr obj;
-  bool tombstone = false;
-};
+using Notification = StoreChange;
 
 // One handler: an unbounded buffer drained on the handler's executor, one batch at a time.
 struct Listener : std::enable_shared_from_this<Listener> {
   EventHandler handler;
+  std::shared_ptr<spdlog::logger> logger;
   net::any_io_executor executor;
   std::chrono::milliseconds resync{0};
   std::unique_ptr<net::steady_timer> resync_timer;  // on the informer strand
@@ -76,19 +72,17 @@ struct Listener : std::enable_shared_from_this<Listener> {
     try {
       switch (n.kind) {
         case Notification::add:
-          if (handler.on_add) handler.on_add(n.obj);
+          if (handler.on_add) handler.on_add(n.object);
           break;
         case Notification::update:
-          if (handler.on_update) handler.on_update(n.old_obj, n.obj);
+          if (handler.on_update) handler.on_update(n.old_object, n.object);
           break;
         case Notification::remove:
-          if (handler.on_delete) handler.on_delete(n.obj, n.tombstone);
+          if (handler.on_delete) handler.on_delete(n.object, n.tombstone);
           break;
       }
-    } catch (const std::exception& e) {
-      spdlog::error("informer handler threw: {}", e.what());
     } catch (...) {
-      spdlog::error("informer handler threw a non-exception");
+      logger->error("informer handler threw: {}", exception_message(std::current_exception()));
     }
   }
 
@@ -99,14 +93,13 @@ struct Listener : std::enable_shared_from_this<Listener> {
   }
 };
 
-using Wakeup = net::experimental::concurrent_channel<void(boost::system::error_code)>;
+using detail::Signal;
 
 bool fatal_list_error(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
   } catch (const ApiError& err) {
-    const int c = err.http_code();
-    return c >= 400 && c < 500 && c != 408 && c != 410 && c != 429;
+    return classify_failure(err) == FailureClass::fatal;
   } catch (...) {
     return false;
   }
@@ -118,6 +111,7 @@ struct Informer::State : std::enable_shared_from_this<Informer::State> {
   Client client;  // a handle sharing the caller's pool: the reflector may outlive the caller's
   InformerOptions opts;
   net::strand<net::any_io_executor> strand;  // the consumer loop, the store writer, listeners
+  std::shared_ptr<spdlog::logger> logger;
   net::any_io_executor io;
   std::shared_ptr<DeltaChannel> channel;
   StoreWriter writer;
@@ -130,18 +124,19 @@ struct Informer::State : std::enable_shared_from_this<Informer::State> {
 
   std::mutex mu;  // guards the fields below
   std::exception_ptr fatal;
-  std::vector<std::shared_ptr<Wakeup>> sync_waiters;
+  std::vector<std::shared_ptr<Signal>> sync_waiters;
   std::string last_rv;
 
   State(Client& c, InformerOptions o, net::any_io_executor informer_ex, net::any_io_executor io_ex)
       : client(c),
         opts(std::move(o)),
         strand(net::make_strand(informer_ex)),
+        logger(opts.logger ? opts.logger : spdlog::default_logger()),
         io(io_ex ? io_ex : informer_ex),
         channel(std::make_shared<DeltaChannel>(std::max<std::size_t>(1, opts.channel_capacity))) {}
 
   void wake_sync_waiters() {
-    std::vector<std::shared_ptr<Wakeup>> waiters;
+    std::vector<std::shared_ptr<Signal>> waiters;
     {
       std::lock_guard lock(mu);
       waiters.swap(sync_waiters);
@@ -164,53 +159,12 @@ struct Informer::State : std::enable_shared_from_this<Informer::State> {
       l->push(n);
   }
 
-  void apply(Delta& d, std::vector<ObjectPtr>& batch, bool& in_batch) {
-    switch (d.type) {
-      case DeltaType::replace_begin:
-        batch.clear();  // an unfinished earlier batch is dropped
-        in_batch = true;
-        break;
-      case DeltaType::replace_item:
-        if (in_batch) batch.push_back(std::move(d.object));
-        break;
-      case DeltaType::replace_end: {
-        if (!in_batch) break;
-        in_batch = false;
-        ReplaceResult r = writer.replace(std::move(batch));
-        batch = {};
-        for (auto& o : r.added)
-          notify({Notification::add, nullptr, std::move(o)});
-        for (auto& u : r.updated) {
-          notify({Notification::update, std::move(u.old_object), std::move(u.new_object)});
-        }
-        for (auto& o : r.deleted)
-          notify({Notification::remove, nullptr, std::move(o), true});
-        set_rv(d.resource_version);
-        if (!synced.exchange(true)) wake_sync_waiters();
-        break;
-      }
-      case DeltaType::added:
-      case DeltaType::updated: {
-        ObjectPtr obj = d.object;
-        ObjectPtr old = writer.upsert(obj);
-        set_rv(std::string(obj->meta().resource_version));
-        if (old) {
-          notify({Notification::update, std::move(old), std::move(obj)});
-        } else {
-          notify({Notification::add, nullptr, std::move(obj)});
-        }
-        break;
-      }
-      case DeltaType::deleted: {
-        ObjectPtr old = writer.erase(d.object->key());
-        set_rv(std::string(d.object->meta().resource_version));
-        notify({Notification::remove, nullptr, d.object, false});
-        break;
-      }
-      case DeltaType::bookmark:
-        set_rv(d.resource_version);
-        break;
-    }
+  void apply(Delta& d) {
+    ApplyResult r = writer.apply(std::move(d));
+    for (auto& c : r.changes)
+      notify(std::move(c));
+    if (r.resource_version) set_rv(*r.resource_version);
+    if (r.relisted && !synced.exchange(true)) wake_sync_waiters();
   }
 
   void set_rv(const std::string& rv) {
@@ -222,13 +176,11 @@ struct Informer::State : std::enable_shared_from_this<Informer::State> {
   awaitable<void> consume() {
     std::vector<Delta> deltas;
     deltas.reserve(256);
-    std::vector<ObjectPtr> batch;
-    bool in_batch = false;
     while (!stopped.load()) {
       const std::size_t n = co_await channel->receive_some(deltas, 256);
       if (n == 0) break;
       for (auto& d : deltas)
-        apply(d, batch, in_batch);
+        apply(d);
       deltas.clear();
     }
   }
@@ -266,6 +218,7 @@ void Informer::start() {
   ro.policy.field_selector = s->opts.field_selector;
   ro.policy.metadata_only = s->opts.metadata_only;
   ro.seed = s->opts.seed;
+  ro.logger = s->logger;
   s->reflector = std::make_unique<Reflector>(s->client, s->channel, ro);
   s->reflector->on_error = [w = std::weak_ptr<State>(s)](std::exception_ptr e) {
     if (auto st = w.lock()) st->on_reflector_error(e);
@@ -274,26 +227,15 @@ void Informer::start() {
     net::co_spawn(s->io, s->reflector->run(),
                   net::bind_cancellation_slot(s->cancel.slot(), [s](std::exception_ptr e) {
                     if (e && !s->stopped.load()) {
-                      try {
-                        std::rethrow_exception(e);
-                      } catch (const std::exception& ex) {
-                        spdlog::error("reflector {} stopped: {}", s->opts.resource.plural,
-                                      ex.what());
-                      } catch (...) {
-                      }
+                      s->logger->error("reflector {} stopped: {}", s->opts.resource.plural,
+                                       exception_message(e));
                     }
                     s->channel->close();
                   }));
   });
   net::co_spawn(s->strand, s->consume(), [s](std::exception_ptr e) {
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        spdlog::error("informer {} stopped: {}", s->opts.resource.plural, ex.what());
-      } catch (...) {
-      }
-    }
+    if (e)
+      s->logger->error("informer {} stopped: {}", s->opts.resource.plural, exception_message(e));
   });
   net::post(s->strand, [s] {
     for (auto& l : s->listeners)
@@ -359,12 +301,12 @@ awaitable<void> Informer::wait_for_sync() {
   auto s = state_;
   auto ex = co_await net::this_coro::executor;
   for (;;) {
-    std::shared_ptr<Wakeup> w;
+    std::shared_ptr<Signal> w;
     {
       std::lock_guard lock(s->mu);
       if (s->synced.load()) co_return;
       if (s->fatal) std::rethrow_exception(s->fatal);
-      w = std::make_shared<Wakeup>(ex, 1);
+      w = std::make_shared<Signal>(ex, 1);
       s->sync_waiters.push_back(w);
     }
     co_await w->async_receive(net::use_awaitable);

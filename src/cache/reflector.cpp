@@ -21,10 +21,12 @@ bool cancelled(const std::system_error& e) {
 }
 
 Failure classify(const ApiError& e, bool streaming) {
-  if (is_gone(e)) return Failure::gone;
-  // A server without streaming lists refuses sendInitialEvents with a 4xx.
-  if (streaming && e.http_code() >= 400 && e.http_code() < 500 && !is_too_many_requests(e) &&
-      !is_forbidden(e) && !is_unauthorized(e) && !is_not_found(e)) {
+  const FailureClass c = classify_failure(e);
+  if (c == FailureClass::relist) return Failure::gone;
+  // A server without streaming lists refuses sendInitialEvents with a 4xx (422 Invalid from
+  // kube-apiserver 1.32 with the WatchList gate off); 401, 403 and 404 would refuse any list.
+  if (streaming && c == FailureClass::fatal && !is_forbidden(e) && !is_unauthorized(e) &&
+      !is_not_found(e)) {
     return Failure::refused;
   }
   return Failure::other;
@@ -42,7 +44,8 @@ Reflector::Reflector(Client& client, std::shared_ptr<DeltaChannel> channel, Refl
     : client_(client),
       channel_(std::move(channel)),
       opts_(std::move(opts)),
-      policy_(opts_.policy, opts_.seed ? opts_.seed : std::random_device{}()) {}
+      policy_(opts_.policy, opts_.seed ? opts_.seed : std::random_device{}()),
+      log_(opts_.logger ? opts_.logger : spdlog::default_logger()) {}
 
 const std::string& Reflector::last_resource_version() const noexcept {
   return policy_.last_resource_version();
@@ -87,11 +90,7 @@ awaitable<bool> Reflector::list(const ReflectorPolicy::Action& a, ReflectorPolic
     if (cancelled(e)) throw;
     error = std::current_exception();
   }
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    spdlog::warn("reflector {}: list failed: {}", opts_.resource.plural, e.what());
-  }
+  log_->warn("reflector {}: list failed: {}", opts_.resource.plural, exception_message(error));
   // A 410 is handled here (a consistent relist), as on the watch path: not an error to report.
   if (on_error && failure != Failure::gone) on_error(error);
   next = policy_.on_list_failed(failure, ReflectorPolicy::Clock::now());
@@ -114,11 +113,11 @@ awaitable<bool> Reflector::watch(const ReflectorPolicy::Action& a, ReflectorPoli
       ++events;
       if (ev->type == WatchEventType::error) {
         failure = ev->error == errc::resource_expired ? Failure::gone : Failure::other;
-        spdlog::info("reflector {}: watch ended with {} {}: {}", opts_.resource.plural,
-                     ev->status ? ev->status->code : 0, ev->status ? ev->status->reason : "",
-                     ev->status ? ev->status->message : "");
+        log_->info("reflector {}: watch ended with {} {}: {}", opts_.resource.plural,
+                   ev->status ? ev->status->code : 0, ev->status ? ev->status->reason : "",
+                   ev->status ? ev->status->message : "");
         if (failure == Failure::gone)
-          spdlog::info("reflector {}: watch expired, relisting", opts_.resource.plural);
+          log_->info("reflector {}: watch expired, relisting", opts_.resource.plural);
         if (on_error && failure != Failure::gone && ev->status) {
           on_error(std::make_exception_ptr(ApiError(ev->status->code, *ev->status)));
         }
@@ -155,11 +154,7 @@ awaitable<bool> Reflector::watch(const ReflectorPolicy::Action& a, ReflectorPoli
     if (cancelled(e)) throw;
     error = std::current_exception();
   }
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    spdlog::info("reflector {}: watch failed: {}", opts_.resource.plural, e.what());
-  }
+  log_->info("reflector {}: watch failed: {}", opts_.resource.plural, exception_message(error));
   if (on_error && failure != Failure::gone) on_error(error);
   next = policy_.on_watch_failed(failure, ReflectorPolicy::Clock::now());
   co_return true;

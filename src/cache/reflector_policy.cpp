@@ -1,5 +1,7 @@
 #include "kcoro/reflector_policy.hpp"
 
+#include "kcoro/backoff.hpp"
+
 #include <algorithm>
 
 namespace kcoro {
@@ -70,8 +72,9 @@ std::chrono::milliseconds ReflectorPolicy::backoff(Clock::time_point now) {
   last_failure_ = now;
   const int shift = std::min(failures_, 30);
   ++failures_;
-  const auto cap = std::min<int64_t>(opts_.backoff_max.count(),
-                                     opts_.backoff_initial.count() * (int64_t{1} << shift));
+  const auto cap = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       exponential_delay(opts_.backoff_initial, opts_.backoff_max, shift))
+                       .count();
   std::uniform_int_distribution<int64_t> jitter(0, cap);
   return std::chrono::milliseconds(jitter(rng_));
 }

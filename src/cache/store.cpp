@@ -373,4 +373,54 @@ ReplaceResult StoreWriter::replace(std::vector<ObjectPtr> items) {
   return r;
 }
 
+ApplyResult StoreWriter::apply(Delta d) {
+  ApplyResult r;
+  switch (d.type) {
+    case DeltaType::replace_begin:
+      batch_.clear();  // an unfinished earlier batch is dropped
+      in_batch_ = true;
+      break;
+    case DeltaType::replace_item:
+      if (in_batch_) batch_.push_back(std::move(d.object));
+      break;
+    case DeltaType::replace_end: {
+      if (!in_batch_) break;
+      in_batch_ = false;
+      ReplaceResult rr = replace(std::move(batch_));
+      batch_ = {};
+      r.changes.reserve(rr.added.size() + rr.updated.size() + rr.deleted.size());
+      for (auto& o : rr.added)
+        r.changes.push_back({StoreChange::add, nullptr, std::move(o)});
+      for (auto& u : rr.updated)
+        r.changes.push_back(
+            {StoreChange::update, std::move(u.old_object), std::move(u.new_object)});
+      for (auto& o : rr.deleted)
+        r.changes.push_back({StoreChange::remove, nullptr, std::move(o), true});
+      r.resource_version = std::move(d.resource_version);
+      r.relisted = true;
+      break;
+    }
+    case DeltaType::added:
+    case DeltaType::updated: {
+      r.resource_version = std::string(d.object->meta().resource_version);
+      ObjectPtr old = upsert(d.object);
+      if (old) {
+        r.changes.push_back({StoreChange::update, std::move(old), std::move(d.object)});
+      } else {
+        r.changes.push_back({StoreChange::add, nullptr, std::move(d.object)});
+      }
+      break;
+    }
+    case DeltaType::deleted:
+      r.resource_version = std::string(d.object->meta().resource_version);
+      erase(d.object->key());
+      r.changes.push_back({StoreChange::remove, nullptr, std::move(d.object), false});
+      break;
+    case DeltaType::bookmark:
+      r.resource_version = std::move(d.resource_version);
+      break;
+  }
+  return r;
+}
+
 }  // namespace kcoro

@@ -1,10 +1,10 @@
 #include "kcoro/controller.hpp"
+#include "transport/signal.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -23,7 +23,7 @@ using namespace std::chrono_literals;
 namespace {
 
 using Queue = WorkQueue<std::string>;
-using Signal = net::experimental::concurrent_channel<void(boost::system::error_code)>;
+using detail::Signal;
 
 const std::vector<std::string> kControllerLabel{"controller"};
 
@@ -444,13 +444,8 @@ net::awaitable<void> Controller::run() {
       net::co_spawn(w.strand, worker(st),
                     net::bind_cancellation_slot(w.cancel->slot(), [st](std::exception_ptr e) {
                       if (e) {
-                        try {
-                          std::rethrow_exception(e);
-                        } catch (const std::exception& ex) {
-                          st->logger->error("controller {}: worker ended: {}", st->opts.name,
-                                            ex.what());
-                        } catch (...) {
-                        }
+                        st->logger->error("controller {}: worker ended: {}", st->opts.name,
+                                          exception_message(e));
                       }
                       if (--st->workers_left == 0)
                         st->workers_done.try_send(boost::system::error_code{});

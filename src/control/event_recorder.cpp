@@ -1,9 +1,9 @@
 #include "kcoro/event_recorder.hpp"
+#include "transport/signal.hpp"
 
 #include "control/event_cache.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -20,7 +20,7 @@ namespace net = boost::asio;
 
 namespace {
 
-using Signal = net::experimental::concurrent_channel<void(boost::system::error_code)>;
+using detail::Signal;
 
 std::string rfc3339(std::chrono::system_clock::time_point t) {
   const std::time_t secs = std::chrono::system_clock::to_time_t(t);

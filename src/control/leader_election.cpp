@@ -1,9 +1,9 @@
 // The coroutine shell of leader election: reads and writes the Lease as LeaderElectionPolicy
 // decides, on timers, until stopped.
 #include "kcoro/leader_election.hpp"
+#include "transport/signal.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -25,7 +25,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using Signal = net::experimental::concurrent_channel<void(boost::system::error_code)>;
+using detail::Signal;
 using steady = std::chrono::steady_clock;
 
 std::string default_identity() {

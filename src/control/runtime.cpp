@@ -1,8 +1,10 @@
 #include "kcoro/runtime.hpp"
 
+#include "kcoro/error.hpp"
+#include "transport/signal.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -29,7 +31,7 @@ namespace {
 
 using Guard = net::executor_work_guard<net::io_context::executor_type>;
 // Wakes one wait_for_stop(); thread-safe, so stop() may send from any thread.
-using Wakeup = net::experimental::concurrent_channel<void(boost::system::error_code)>;
+using detail::Signal;
 
 // An io_context whose pending work can be destroyed before any context is: handlers queued on
 // one context often hold objects bound to another (a reflector's frame on the I/O context keeps
@@ -49,15 +51,13 @@ struct OwnContext {
 };
 
 // Runs a context until it stops; a handler that throws is logged, not fatal to the process.
-void run_context(net::io_context& ctx) {
+void run_context(net::io_context& ctx, spdlog::logger& log) {
   for (;;) {
     try {
       ctx.run();
       return;
-    } catch (const std::exception& e) {
-      spdlog::error("runtime: a handler threw: {}", e.what());
     } catch (...) {
-      spdlog::error("runtime: a handler threw a non-exception");
+      log.error("runtime: a handler threw: {}", exception_message(std::current_exception()));
     }
   }
 }
@@ -66,6 +66,7 @@ void run_context(net::io_context& ctx) {
 
 struct Runtime::Impl {
   RuntimeOptions opts;
+  std::shared_ptr<spdlog::logger> log;
   Context io;
   std::unique_ptr<OwnContext> informers;                // null: the I/O context
   std::unique_ptr<OwnContext> workers;                  // null: the I/O context
@@ -80,12 +81,13 @@ struct Runtime::Impl {
   std::mutex mu;         // guards the three fields below
   bool stopping = false;
   std::vector<std::function<void()>> stop_fns;
-  std::vector<std::shared_ptr<Wakeup>> waiters;
+  std::vector<std::shared_ptr<Signal>> waiters;
   std::atomic<bool> stopped_flag{false};
   std::atomic<int> signal{0};
 
   explicit Impl(RuntimeOptions o)
       : opts(std::move(o)),
+        log(opts.logger ? opts.logger : spdlog::default_logger()),
         io(std::max(1, opts.io_threads)),
         control(io.get_executor()),
         signals(control),
@@ -100,7 +102,7 @@ struct Runtime::Impl {
 
   void stop() {
     std::vector<std::function<void()>> fns;
-    std::vector<std::shared_ptr<Wakeup>> wake;
+    std::vector<std::shared_ptr<Signal>> wake;
     {
       std::lock_guard lock(mu);
       if (stopping) return;
@@ -120,13 +122,11 @@ struct Runtime::Impl {
       w->try_send(boost::system::error_code{});
   }
 
-  static void run_callback(const std::function<void()>& fn) {
+  void run_callback(const std::function<void()>& fn) {
     try {
       fn();
-    } catch (const std::exception& e) {
-      spdlog::error("runtime: a stop callback threw: {}", e.what());
     } catch (...) {
-      spdlog::error("runtime: a stop callback threw a non-exception");
+      log->error("runtime: a stop callback threw: {}", exception_message(std::current_exception()));
     }
   }
 
@@ -184,11 +184,11 @@ void Runtime::on_stop(std::function<void()> fn) {
       return;
     }
   }
-  Impl::run_callback(fn);
+  impl_->run_callback(fn);
 }
 
 net::awaitable<void> Runtime::wait_for_stop() {
-  auto w = std::make_shared<Wakeup>(co_await net::this_coro::executor, 1);
+  auto w = std::make_shared<Signal>(co_await net::this_coro::executor, 1);
   {
     std::lock_guard lock(impl_->mu);
     if (impl_->stopping) co_return;
@@ -225,7 +225,7 @@ int Runtime::run(net::awaitable<void> main) {
     s.signals.async_wait([&s](const boost::system::error_code& ec, int signo) {
       if (ec) return;
       s.signal.store(signo);
-      spdlog::info("Received {}, shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
+      s.log->info("Received {}, shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
       s.stop();
     });
   }
@@ -233,20 +233,14 @@ int Runtime::run(net::awaitable<void> main) {
     s.deadline.expires_after(*s.stop_delay);
     s.deadline.async_wait([&s](const boost::system::error_code& ec) {
       if (ec) return;
-      spdlog::info("Run time elapsed, shutting down");
+      s.log->info("Run time elapsed, shutting down");
       s.stop();
     });
   }
   int code = 0;
   net::co_spawn(s.io, std::move(main), [&s, &code](std::exception_ptr e) {
     if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        spdlog::error("{}", ex.what());
-      } catch (...) {
-        spdlog::error("main threw a non-exception");
-      }
+      s.log->error("{}", exception_message(e));
       code = 1;
     }
     s.finish();
@@ -255,11 +249,11 @@ int Runtime::run(net::awaitable<void> main) {
     if (!c) continue;
     const int n = c == s.informers.get() ? s.opts.informer_threads : s.opts.worker_threads;
     for (int i = 0; i < n; ++i)
-      s.threads.emplace_back([c] { run_context(c->ctx); });
+      s.threads.emplace_back([c, &s] { run_context(c->ctx, *s.log); });
   }
   for (int i = 1; i < s.opts.io_threads; ++i)
-    s.threads.emplace_back([&s] { run_context(s.io); });
-  run_context(s.io);
+    s.threads.emplace_back([&s] { run_context(s.io, *s.log); });
+  run_context(s.io, *s.log);
   s.finish();
   s.join();
   return code;

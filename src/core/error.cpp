@@ -231,6 +231,30 @@ bool is_timeout(const ApiError& e) noexcept {
   return e.http_code() == 504 || e.reason() == "Timeout";
 }
 
+FailureClass classify_failure(int http_code, std::string_view reason) noexcept {
+  if (http_code == 410 || reason == "Expired" || reason == "Gone") return FailureClass::relist;
+  if (http_code == 408 || http_code == 429 || (http_code >= 500 && http_code <= 599)) {
+    return FailureClass::retry;
+  }
+  if (http_code >= 400 && http_code <= 499) return FailureClass::fatal;
+  return FailureClass::retry;  // not an HTTP failure (a 3xx the client did not follow, 0)
+}
+
+std::string exception_message(const std::exception_ptr& e) {
+  if (!e) return {};
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "a non-exception";
+  }
+}
+
+FailureClass classify_failure(const ApiError& e) noexcept {
+  return classify_failure(e.http_code(), e.reason());
+}
+
 std::string Error::to_string() const {
   std::string s = message.empty() ? code.message() : message;
   if (offset) s += " (at byte " + std::to_string(*offset) + ")";

@@ -1,4 +1,6 @@
 #include "kcoro/client.hpp"
+#include "kcoro/backoff.hpp"
+#include "kcoro/rate_limiter.hpp"
 #include "kcoro/version.hpp"
 
 #include "transport/connection.hpp"
@@ -70,13 +72,11 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   ClusterConfig config;
   ClientOptions opts;
   detail::Endpoint endpoint;
-  std::mutex mu;  // guards tls, idle, limiter state
+  std::mutex mu;  // guards tls, idle, jitter
   std::shared_ptr<detail::ssl::context> tls;
   std::vector<std::unique_ptr<Connection>> idle;
   detail::Credentials credentials;
-  // token bucket (qps > 0)
-  double tokens = 0;
-  std::chrono::steady_clock::time_point refilled = std::chrono::steady_clock::now();
+  std::unique_ptr<TokenBucket> bucket;  // client-side rate limit (qps > 0); locks itself
   std::minstd_rand jitter{std::random_device{}()};
 
   Impl(net::any_io_executor ex, ClusterConfig cfg, ClientOptions o)
@@ -102,26 +102,14 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
                        std::to_string(config.port);
     if (endpoint.tls) tls = detail::make_tls_context(config);
     if (opts.qps > 0 && opts.burst < 1) opts.burst = 1;
-    tokens = opts.burst;
+    if (opts.qps > 0) bucket = std::make_unique<TokenBucket>(opts.qps, opts.burst);
   }
 
   std::string path(std::string_view p) const { return config.base_path + std::string(p); }
 
   awaitable<void> rate_limit() {
-    if (opts.qps <= 0) co_return;
-    std::chrono::nanoseconds wait{0};
-    {
-      std::lock_guard lock(mu);
-      const auto now = std::chrono::steady_clock::now();
-      tokens = std::min<double>(
-          opts.burst, tokens + std::chrono::duration<double>(now - refilled).count() * opts.qps);
-      refilled = now;
-      tokens -= 1;  // reserve a token; a negative balance is the wait
-      if (tokens < 0) {
-        wait = std::chrono::duration_cast<std::chrono::nanoseconds>(
-            std::chrono::duration<double>(-tokens / opts.qps));
-      }
-    }
+    if (!bucket) co_return;
+    const std::chrono::nanoseconds wait = bucket->reserve(LimiterClock::now());
     if (wait.count() > 0) {
       net::steady_timer t(co_await net::this_coro::executor, wait);
       co_await t.async_wait(net::use_awaitable);
@@ -193,8 +181,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       return std::min<std::chrono::milliseconds>(std::chrono::seconds(*retry_after),
                                                  opts.retry.max_retry_after);
     }
-    auto d = opts.retry.base * (1LL << std::min(attempt, 20));
-    d = std::min<std::chrono::milliseconds>(d, opts.retry.cap);
+    const auto d = std::chrono::duration_cast<std::chrono::milliseconds>(
+        exponential_delay(opts.retry.base, opts.retry.cap, attempt));
     std::lock_guard lock(mu);
     std::uniform_int_distribution<int64_t> dist(d.count() / 2, d.count());
     return std::chrono::milliseconds(dist(jitter));
@@ -244,7 +232,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         conn->keep_alive = parser->get().keep_alive();
         o.conn = std::move(conn);
         o.parser = std::move(parser);
-        const bool retryable = o.status == 429 || (o.status >= 500 && o.status <= 599);
+        const bool retryable =
+            classify_failure(o.status) == FailureClass::retry && o.status >= 400;  // 408, 429, 5xx
         if (retryable && idempotent && attempt < opts.retry.max_retries) {
           co_await drain(o);
           co_await sleep(backoff(attempt, o.retry_after));

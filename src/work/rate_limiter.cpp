@@ -1,5 +1,4 @@
-// The arithmetic shared by the rate limiters: overflow-safe exponential delays and the token
-// bucket of golang.org/x/time/rate.
+// The token bucket of golang.org/x/time/rate (the exponential delay is kcoro/backoff.hpp's).
 #include "kcoro/rate_limiter.hpp"
 
 #include <algorithm>
@@ -8,23 +7,6 @@
 #include <stdexcept>
 
 namespace kcoro {
-
-namespace detail {
-
-std::chrono::nanoseconds exponential_delay(std::chrono::nanoseconds base,
-                                           std::chrono::nanoseconds max_delay,
-                                           int failures) noexcept {
-  const int64_t b = base.count();
-  const int64_t m = max_delay.count();
-  if (b <= 0) return std::chrono::nanoseconds(0);
-  // base << failures would pass max (or overflow): answer max. For failures < 63, `m >> failures`
-  // is exact and b <= (m >> f) is the same test as (b << f) <= m without computing b << f.
-  if (failures < 0) failures = 0;
-  if (failures >= 63 || b > (m >> failures)) return max_delay;
-  return std::chrono::nanoseconds(b << failures);
-}
-
-}  // namespace detail
 
 TokenBucket::TokenBucket(double qps, int burst) : qps_(qps), burst_(burst), tokens_(burst) {
   if (!(qps > 0)) throw std::invalid_argument("TokenBucket: qps must be > 0");

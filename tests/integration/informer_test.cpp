@@ -12,8 +12,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <map>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 namespace net = boost::asio;
@@ -207,6 +211,36 @@ TEST_CASE("informer: a forced 410 relists; handlers see exactly what changed whi
     CHECK(rec.log ==
           std::vector<std::string>{"add new 2", "delete drop tombstone", "update change 1"});
     CHECK(store_state(*inf.store()) == server_state(server));
+    inf.stop();
+  });
+}
+
+TEST_CASE(
+    "informer: logs through its logger; a handler that throws is logged, the next still runs") {
+  FakeApiServer server;
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client client(ex, config_for(server));
+    auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+    sink->set_pattern("%v");
+    auto opts = configmaps();
+    opts.logger = std::make_shared<spdlog::logger>("informer-test", sink);
+    Informer inf(client, opts, ex);
+    kcoro::EventHandler thrower;
+    thrower.on_add = [](const ObjectPtr& o) {
+      throw std::runtime_error("boom on " + std::string(o->meta().name));
+    };
+    inf.add_handler(thrower);
+    Recorder rec;
+    inf.add_handler(rec.handler());
+    inf.start();
+    co_await inf.wait_for_sync();
+    server.cluster().apply_object(configmap_json("a", "1"));
+    CHECK(co_await eventually([&] { return rec.log.size() == 1; }));
+    CHECK(co_await eventually([&] {
+      for (auto& l : sink->last_formatted())
+        if (l == "informer handler threw: boom on a") return true;
+      return false;
+    }));
     inf.stop();
   });
 }

@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 namespace {
 // The body of a recorded HTTP response (after the blank line).
@@ -77,6 +78,52 @@ TEST_CASE("ApiError decodes the recorded Status bodies") {
     CHECK(kcoro::is_server_error(kcoro::ApiError(503, "unavailable")));
     CHECK_FALSE(kcoro::is_server_error(kcoro::ApiError(404, "")));
   }
+}
+
+TEST_CASE("classify_failure: one table of retry, relist and fatal") {
+  using kcoro::FailureClass;
+  struct Row {
+    int code;
+    const char* reason;
+    FailureClass want;
+  };
+  const Row rows[] = {
+      {410, "", FailureClass::relist},
+      {410, "Gone", FailureClass::relist},
+      {500, "Expired", FailureClass::relist},
+      {408, "", FailureClass::retry},
+      {429, "TooManyRequests", FailureClass::retry},
+      {500, "", FailureClass::retry},
+      {503, "ServiceUnavailable", FailureClass::retry},
+      {504, "Timeout", FailureClass::retry},
+      {400, "BadRequest", FailureClass::fatal},
+      {401, "Unauthorized", FailureClass::fatal},
+      {403, "Forbidden", FailureClass::fatal},
+      {404, "NotFound", FailureClass::fatal},
+      {405, "", FailureClass::fatal},
+      {409, "Conflict", FailureClass::fatal},
+      {415, "", FailureClass::fatal},
+      {422, "Invalid", FailureClass::fatal},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.code);
+    CAPTURE(r.reason);
+    CHECK(kcoro::classify_failure(r.code, r.reason) == r.want);
+  }
+  // From recorded answers: the Status body's reason counts.
+  CHECK(kcoro::classify_failure(kcoro::ApiError(
+            410, http_body("error-410-list-too-old-rv.http"))) == FailureClass::relist);
+  CHECK(kcoro::classify_failure(kcoro::ApiError(403, http_body("error-403-forbidden.http"))) ==
+        FailureClass::fatal);
+  CHECK(kcoro::classify_failure(kcoro::ApiError(429, "", 3)) == FailureClass::retry);
+}
+
+TEST_CASE("exception_message: what() of any exception, a word for anything else") {
+  CHECK(kcoro::exception_message(nullptr).empty());
+  CHECK(kcoro::exception_message(std::make_exception_ptr(std::runtime_error("boom"))) == "boom");
+  CHECK(kcoro::exception_message(std::make_exception_ptr(kcoro::ApiError(404, ""))).find("404") !=
+        std::string::npos);
+  CHECK(kcoro::exception_message(std::make_exception_ptr(42)) == "a non-exception");
 }
 
 TEST_CASE("Status::parse rejects what is not an object") {

@@ -301,3 +301,96 @@ TEST_CASE("store: replace edge cases — empty resourceVersion, same pointer, du
   CHECK(store.size() == 0);
   CHECK(store.index_keys("namespace").empty());
 }
+
+namespace {
+// "add a", "update a 1->2", "remove a (tombstone)": what the handlers would be told.
+std::vector<std::string> describe(const kcoro::ApplyResult& r) {
+  std::vector<std::string> out;
+  for (const auto& c : r.changes) {
+    const std::string name(c.object->meta().name);
+    switch (c.kind) {
+      case kcoro::StoreChange::add:
+        out.push_back("add " + name);
+        break;
+      case kcoro::StoreChange::update:
+        out.push_back("update " + name + " " + std::string(c.old_object->meta().resource_version) +
+                      "->" + std::string(c.object->meta().resource_version));
+        break;
+      case kcoro::StoreChange::remove:
+        out.push_back("remove " + name + (c.tombstone ? " (tombstone)" : ""));
+        break;
+    }
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("store: apply(delta) turns watch events into adds, updates and removes") {
+  using kcoro::Delta;
+  using kcoro::DeltaType;
+  StoreWriter w;
+  auto r = w.apply(Delta(DeltaType::added, make({"ns", "a", "5"})));
+  CHECK(describe(r) == std::vector<std::string>{"add a"});
+  CHECK(r.resource_version == "5");
+  CHECK_FALSE(r.relisted);
+  // A MODIFIED for a key the store has is an update; an ADDED for one it has is one too.
+  r = w.apply(Delta(DeltaType::updated, make({"ns", "a", "6"})));
+  CHECK(describe(r) == std::vector<std::string>{"update a 5->6"});
+  r = w.apply(Delta(DeltaType::added, make({"ns", "a", "7"})));
+  CHECK(describe(r) == std::vector<std::string>{"update a 6->7"});
+  // A MODIFIED for an unknown key is an add.
+  r = w.apply(Delta(DeltaType::updated, make({"ns", "b", "8"})));
+  CHECK(describe(r) == std::vector<std::string>{"add b"});
+  // DELETED removes with the server's last state, not a tombstone.
+  r = w.apply(Delta(DeltaType::deleted, make({"ns", "a", "9"})));
+  CHECK(describe(r) == std::vector<std::string>{"remove a"});
+  CHECK(r.changes[0].object->meta().resource_version == "9");
+  CHECK(r.resource_version == "9");
+  CHECK(w.reader().get("ns/a") == nullptr);
+  // A bookmark moves only the resume point.
+  r = w.apply(Delta(DeltaType::bookmark, nullptr, "12"));
+  CHECK(r.changes.empty());
+  CHECK(r.resource_version == "12");
+  CHECK(w.reader().size() == 1);
+}
+
+TEST_CASE("store: apply(delta) applies a relist batch at its end, at once") {
+  using kcoro::Delta;
+  using kcoro::DeltaType;
+  StoreWriter w;
+  w.apply(Delta(DeltaType::added, make({"ns", "keep", "1"})));
+  w.apply(Delta(DeltaType::added, make({"ns", "change", "1"})));
+  w.apply(Delta(DeltaType::added, make({"ns", "gone", "1"})));
+
+  CHECK(w.apply(Delta(DeltaType::replace_begin)).changes.empty());
+  w.apply(Delta(DeltaType::replace_item, make({"ns", "keep", "1"})));
+  w.apply(Delta(DeltaType::replace_item, make({"ns", "change", "2"})));
+  w.apply(Delta(DeltaType::replace_item, make({"ns", "new", "3"})));
+  // Nothing shows before the end: the store still holds the old state.
+  CHECK(w.reader().get("ns/gone") != nullptr);
+  CHECK(w.reader().get("ns/new") == nullptr);
+  auto r = w.apply(Delta(DeltaType::replace_end, nullptr, "30"));
+  CHECK(r.relisted);
+  CHECK(r.resource_version == "30");
+  // Adds, then updates, then tombstones; an unchanged object is not reported.
+  CHECK(describe(r) ==
+        std::vector<std::string>{"add new", "update change 1->2", "remove gone (tombstone)"});
+  CHECK(w.reader().size() == 3);
+
+  // An unfinished batch is dropped by the next begin; items and ends outside a batch do nothing.
+  w.apply(Delta(DeltaType::replace_begin));
+  w.apply(Delta(DeltaType::replace_item, make({"ns", "half", "4"})));
+  w.apply(Delta(DeltaType::replace_begin));
+  w.apply(Delta(DeltaType::replace_item, make({"ns", "keep", "1"})));
+  r = w.apply(Delta(DeltaType::replace_end, nullptr, "40"));
+  auto removed = describe(r);
+  std::sort(removed.begin(), removed.end());  // the order among tombstones is not defined
+  CHECK(removed == std::vector<std::string>{"remove change (tombstone)", "remove new (tombstone)"});
+  CHECK(w.reader().get("ns/half") == nullptr);
+  r = w.apply(Delta(DeltaType::replace_item, make({"ns", "stray", "5"})));
+  CHECK(r.changes.empty());
+  r = w.apply(Delta(DeltaType::replace_end, nullptr, "50"));
+  CHECK(r.changes.empty());
+  CHECK_FALSE(r.relisted);
+  CHECK(w.reader().get("ns/stray") == nullptr);
+}
