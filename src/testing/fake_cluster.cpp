@@ -76,20 +76,8 @@ FakeCluster::WatchStart FakeCluster::watch(const FakeRequest& req) {
     std::vector<std::string> segs;
     Query q;
     if (!split_target(req.target, segs, q)) fail_bad_request("invalid URL escape in the request");
-    Target t;
-    if (segs.size() >= 3 && segs[0] == "api" && segs[1] == "v1") {
-      t = impl_->resolve({segs.begin() + 2, segs.end()}, "", "v1");
-    } else if (segs.size() >= 4 && segs[0] == "apis") {
-      t = impl_->resolve({segs.begin() + 3, segs.end()}, segs[1], segs[2]);
-    } else {
-      throw Failure{page_not_found()};
-    }
-    if (!req.method.empty() && req.method != "GET") {
-      throw Failure{json_response(
-          405, status_object(405, "MethodNotAllowed",
-                             "the server does not allow this method on the requested resource", {},
-                             {}, true))};
-    }
+    Target t = impl_->route(segs);
+    if (!req.method.empty() && req.method != "GET") fail_method_not_allowed();
     impl_->authorize(req, t, "watch");
     ws = impl_->start_watch(req, t, q);
   } catch (Failure& f) {

@@ -231,6 +231,10 @@ struct Impl {
 
   // --- routing (fake_routing.cpp), authorization (fake_authorize.cpp)
   FakeResponse dispatch(const FakeRequest& req, Notifier& n);
+  /// The target of an API path (/api/v1/... or /apis/group/version/...); 404 for any other.
+  Target route(const std::vector<std::string>& segs) const;
+  /// The target of the path's `rest` after /api/v1 or /apis/group/version; 404 when no
+  /// resource serves it.
   Target resolve(const std::vector<std::string>& rest, std::string_view group,
                  std::string_view version) const;
   void authorize(const FakeRequest& req, const Target& t, std::string_view verb) const;

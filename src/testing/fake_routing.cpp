@@ -54,6 +54,16 @@ bool wants_metadata_only(std::string_view accept, bool /*list*/) {
   return accept.find("as=PartialObjectMetadata") != std::string_view::npos;
 }
 
+Target Impl::route(const std::vector<std::string>& segs) const {
+  if (segs.size() >= 3 && segs[0] == "api" && segs[1] == "v1") {
+    return resolve({segs.begin() + 2, segs.end()}, "", "v1");
+  }
+  if (segs.size() >= 4 && segs[0] == "apis") {
+    return resolve({segs.begin() + 3, segs.end()}, segs[1], segs[2]);
+  }
+  throw Failure{page_not_found()};
+}
+
 Target Impl::resolve(const std::vector<std::string>& rest_in, std::string_view group,
                      std::string_view version) const {
   std::vector<std::string> rest = rest_in;
@@ -94,14 +104,7 @@ FakeResponse Impl::dispatch(const FakeRequest& req, Notifier& n) {
     if (req.method != "GET") fail_method_not_allowed();
     return *d;
   }
-  Target t;
-  if (segs.size() >= 3 && segs[0] == "api" && segs[1] == "v1") {
-    t = resolve({segs.begin() + 2, segs.end()}, "", "v1");
-  } else if (segs.size() >= 4 && segs[0] == "apis") {
-    t = resolve({segs.begin() + 3, segs.end()}, segs[1], segs[2]);
-  } else {
-    return page_not_found();
-  }
+  Target t = route(segs);
   if (t.watch_path || q.flag("watch")) {
     fail_bad_request("watch requests are served by FakeCluster::watch");
   }
