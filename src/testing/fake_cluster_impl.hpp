@@ -1,6 +1,9 @@
 // Internal to FakeCluster: the store, the resource registry and the watchers, shared by
-// fake_cluster.cpp (routing, writes), fake_list_watch.cpp (list, watch) and fake_resources.cpp
-// (built-ins, CRDs, defaults, discovery).
+// fake_cluster.cpp (the public face), fake_routing.cpp (routing, get), fake_authorize.cpp,
+// fake_status.cpp (responses, failures), fake_store.cpp (store, history, server side of writes),
+// fake_writes.cpp (create, update, delete), fake_patch.cpp (patch, server-side apply),
+// fake_list_watch.cpp (list, watch) and fake_resources.cpp (built-ins, CRDs, defaults,
+// discovery). managed_fields.cpp (fake_internal.hpp) keeps the managedFields.
 #pragma once
 
 #include "kcoro/testing/fake_cluster.hpp"
@@ -77,6 +80,8 @@ struct Failure {
   FakeResponse resp;
 };
 
+// --- responses and failures (fake_status.cpp)
+
 FakeResponse json_response(int code, const json::value& v);
 FakeResponse page_not_found();
 [[noreturn]] void fail(int code, std::string_view reason, std::string message,
@@ -92,6 +97,12 @@ struct Cause {
 };
 [[noreturn]] void fail_invalid(const ResourceInfo& r, std::string_view name,
                                const std::vector<Cause>& causes);
+/// The Status details naming object `name` (may be empty) of `r`.
+json::object name_details(const ResourceInfo& r, std::string_view name);
+/// 422 for invalid ListOptions/PatchOptions/DeleteOptions (the real server validates them so).
+[[noreturn]] void fail_options(std::string_view kind, std::string field, std::string message,
+                               std::string reason = "FieldValueForbidden");
+[[noreturn]] void fail_method_not_allowed();
 std::string rfc3339(std::chrono::system_clock::time_point t);
 
 class WatcherImpl;
@@ -218,17 +229,25 @@ struct Impl {
   /// Validation on create and update (422).
   void validate(const ResourceInfo& r, const json::object& obj) const;
 
-  // --- requests (fake_cluster.cpp)
+  // --- routing (fake_routing.cpp), authorization (fake_authorize.cpp)
   FakeResponse dispatch(const FakeRequest& req, Notifier& n);
+  /// The target of an API path (/api/v1/... or /apis/group/version/...); 404 for any other.
+  Target route(const std::vector<std::string>& segs) const;
+  /// The target of the path's `rest` after /api/v1 or /apis/group/version; 404 when no
+  /// resource serves it.
   Target resolve(const std::vector<std::string>& rest, std::string_view group,
                  std::string_view version) const;
   void authorize(const FakeRequest& req, const Target& t, std::string_view verb) const;
   FakeResponse get(const FakeRequest& req, const Target& t);
+
+  // --- writes (fake_writes.cpp, fake_patch.cpp)
   FakeResponse create(const FakeRequest& req, const Target& t, const Query& q, Notifier& n);
   FakeResponse update(const FakeRequest& req, const Target& t, const Query& q, Notifier& n);
   FakeResponse patch(const FakeRequest& req, const Target& t, const Query& q, Notifier& n);
   FakeResponse remove(const FakeRequest& req, const Target& t, const Query& q, Notifier& n);
   json::object parse_body(const FakeRequest& req, const ResourceInfo& r) const;
+
+  // --- the store and its history (fake_store.cpp)
   StoredPtr lookup(const ResourceInfo& r, const std::string& key) const;
 
   /// Creates `obj` (server fields set here), records the event.
@@ -259,6 +278,8 @@ struct Impl {
 };
 
 StoredPtr make_stored(const ResourceInfo& r, json::object obj, uint64_t rv);
+/// An integer field (int64, uint64 or double), or `dflt`.
+int64_t int_of(const json::value* v, int64_t dflt);
 /// A Pod's status.qosClass from its spec's resources.
 std::string qos_class(const json::object& spec);
 json::object status_object(int code, std::string_view reason, std::string message,
@@ -267,5 +288,16 @@ json::object status_object(int code, std::string_view reason, std::string messag
 /// Splits a target into decoded path segments and the query.
 bool split_target(std::string_view target, std::vector<std::string>& segs, Query& q);
 bool wants_metadata_only(std::string_view accept, bool list);
+
+// --- checks shared by the writes (fake_writes.cpp)
+
+/// The fieldManager query parameter, or "unknown".
+std::string manager_of(const Query& q);
+/// Puts the URL's namespace into the body, or fails on a mismatch.
+void check_namespace(const Target& t, json::object& meta);
+/// Puts the URL's name into the body, or fails on a mismatch.
+void check_name(const Target& t, json::object& meta);
+/// A write's resourceVersion and uid, when given, must be the stored object's: 409 Conflict.
+void check_preconditions(const Target& t, const json::object& meta, const json::object& old_meta);
 
 }  // namespace kcoro::testing::fake

@@ -117,4 +117,31 @@ std::string path_string(const FieldPath& p);
 /// Removes the field at `p` from `obj` (list items whose fields all went are removed too).
 void remove_path(json::object& obj, const FieldPath& p);
 
+/// One metadata.managedFields entry, its fieldsV1 read into a set.
+struct ManagedFieldsEntry {
+  std::string manager;
+  std::string operation;    ///< "Update" or "Apply"
+  std::string subresource;  ///< "" or "status"
+  std::string api_version;
+  std::string time;
+  FieldSet set;
+};
+
+/// The entries of obj's metadata.managedFields (none when it has none).
+std::vector<ManagedFieldsEntry> read_managed_fields(const json::object& obj);
+/// Writes `entries` as obj's metadata.managedFields, in order, leaving out those that own no
+/// field; with none left the key goes.
+void write_managed_fields(json::object& obj, const std::vector<ManagedFieldsEntry>& entries,
+                          bool crd_style);
+/// The fields a write through `subresource` touches: "status" only status, "*" (direct access)
+/// everything, "" everything but status when the resource has the status subresource.
+FieldScope write_scope(bool has_status, std::string_view subresource);
+/// Update-operation ownership: the fields in `scope` that differ between `old_obj` (null: a
+/// create) and `new_obj` go to `writer` (matched by manager, operation and subresource; added
+/// when new, with writer.time and writer.api_version; its set is not read) and are taken from
+/// every other entry, as are removed fields. Rewrites new_obj's metadata.managedFields from
+/// old_obj's.
+void update_managed_fields(const json::object* old_obj, json::object& new_obj, FieldScope scope,
+                           const ManagedFieldsEntry& writer, bool crd_style);
+
 }  // namespace kcoro::testing::fake

@@ -170,16 +170,6 @@ std::optional<uint64_t> parse_rv(const std::string& s) {
                    {"retryAfterSeconds", 1}});
 }
 
-[[noreturn]] void fail_list_options(std::string field, std::string message,
-                                    std::string reason = "FieldValueForbidden") {
-  json::object d{{"group", "meta.k8s.io"},
-                 {"kind", "ListOptions"},
-                 {"causes", json::array{json::object{
-                                {"reason", reason}, {"message", message}, {"field", field}}}}};
-  fail(422, "Invalid", "ListOptions.meta.k8s.io \"\" is invalid: " + field + ": " + message,
-       std::move(d));
-}
-
 }  // namespace
 
 bool WatchFilter::matches(const Stored& s) const {
@@ -236,24 +226,24 @@ FakeResponse Impl::list(const FakeRequest& req, const Target& t, const Query& q)
   std::string match = q.get("resourceVersionMatch") ? *q.get("resourceVersionMatch") : "";
   if (!match.empty()) {
     if (!rvp) {
-      fail_list_options("resourceVersionMatch",
-                        "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is "
-                        "provided");
+      fail_options("ListOptions", "resourceVersionMatch",
+                   "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is "
+                   "provided");
     }
     if (cont) {
-      fail_list_options("resourceVersionMatch",
-                        "Forbidden: resourceVersionMatch is forbidden when continue is provided");
+      fail_options("ListOptions", "resourceVersionMatch",
+                   "Forbidden: resourceVersionMatch is forbidden when continue is provided");
     }
     if (match != "Exact" && match != "NotOlderThan") {
-      fail_list_options("resourceVersionMatch",
-                        "Unsupported value: \"" + match +
-                            "\": supported values: \"Exact\", \"NotOlderThan\", \"\"",
-                        "FieldValueNotSupported");
+      fail_options("ListOptions", "resourceVersionMatch",
+                   "Unsupported value: \"" + match +
+                       "\": supported values: \"Exact\", \"NotOlderThan\", \"\"",
+                   "FieldValueNotSupported");
     }
     if (match == "Exact" && *rvp == "0") {
-      fail_list_options("resourceVersionMatch",
-                        "Forbidden: resourceVersionMatch \"exact\" is forbidden for "
-                        "resourceVersion \"0\"");
+      fail_options("ListOptions", "resourceVersionMatch",
+                   "Forbidden: resourceVersionMatch \"exact\" is forbidden for "
+                   "resourceVersion \"0\"");
     }
   }
   if (cont && rvp && *rvp != "0") {
@@ -409,17 +399,17 @@ FakeCluster::WatchStart Impl::start_watch(const FakeRequest& req, const Target& 
   std::string match = q.get("resourceVersionMatch") ? *q.get("resourceVersionMatch") : "";
   if (initial) {
     if (match != "NotOlderThan") {
-      fail_list_options("resourceVersionMatch",
-                        "Forbidden: sendInitialEvents requires setting resourceVersionMatch to "
-                        "NotOlderThan");
+      fail_options("ListOptions", "resourceVersionMatch",
+                   "Forbidden: sendInitialEvents requires setting resourceVersionMatch to "
+                   "NotOlderThan");
     }
     if (*initial && !bookmarks) {
       fail_bad_request("sendInitialEvents requires setting allowWatchBookmarks=true");
     }
   } else if (!match.empty()) {
-    fail_list_options("resourceVersionMatch",
-                      "Forbidden: resourceVersionMatch is forbidden for watch unless "
-                      "sendInitialEvents is provided");
+    fail_options("ListOptions", "resourceVersionMatch",
+                 "Forbidden: resourceVersionMatch is forbidden for watch unless "
+                 "sendInitialEvents is provided");
   }
   std::optional<Clock::time_point> deadline;
   if (const std::string* ts = q.get("timeoutSeconds"); ts && !ts->empty()) {

@@ -1,6 +1,7 @@
-// FakeCluster internals: field sets in managedFields' FieldsV1 notation (simplified: paths are
+// FakeCluster internals: managedFields. Field sets in FieldsV1 notation (simplified: paths are
 // derived from the object without type schemas; lists with a known merge key are associative,
-// finalizers are a set, every other list is atomic).
+// finalizers are a set, every other list is atomic), the entries of metadata.managedFields, and
+// the ownership an Update-operation write takes.
 #include "testing/fake_internal.hpp"
 
 #include <algorithm>
@@ -263,6 +264,99 @@ void remove_path(json::object& obj, const FieldPath& p) {
   json::value tmp = std::move(obj);
   remove_rec(tmp, p, 0);
   obj = std::move(tmp.get_object());
+}
+
+std::vector<ManagedFieldsEntry> read_managed_fields(const json::object& obj) {
+  std::vector<ManagedFieldsEntry> out;
+  const json::object* meta = get_object(obj, "metadata");
+  if (!meta) return out;
+  auto it = meta->find("managedFields");
+  if (it == meta->end() || !it->value().is_array()) return out;
+  for (const auto& e : it->value().get_array()) {
+    if (!e.is_object()) continue;
+    const auto& eo = e.get_object();
+    ManagedFieldsEntry m;
+    m.manager = std::string(get_string(eo, "manager"));
+    m.operation = std::string(get_string(eo, "operation"));
+    m.subresource = std::string(get_string(eo, "subresource"));
+    m.api_version = std::string(get_string(eo, "apiVersion"));
+    m.time = std::string(get_string(eo, "time"));
+    if (const json::object* f = get_object(eo, "fieldsV1")) m.set = from_fields_v1(*f);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+void write_managed_fields(json::object& obj, const std::vector<ManagedFieldsEntry>& entries,
+                          bool crd_style) {
+  json::array arr;
+  for (const auto& e : entries) {
+    if (e.set.empty()) continue;
+    json::object o;
+    o.emplace("manager", e.manager);
+    o.emplace("operation", e.operation);
+    o.emplace("apiVersion", e.api_version);
+    o.emplace("time", e.time);
+    o.emplace("fieldsType", "FieldsV1");
+    o.emplace("fieldsV1", to_fields_v1(e.set, crd_style));
+    if (!e.subresource.empty()) o.emplace("subresource", e.subresource);
+    arr.emplace_back(std::move(o));
+  }
+  auto& meta = obj["metadata"].as_object();
+  if (arr.empty()) {
+    meta.erase("managedFields");
+  } else {
+    meta["managedFields"] = std::move(arr);
+  }
+}
+
+FieldScope write_scope(bool has_status, std::string_view subresource) {
+  if (subresource == "status") return FieldScope::Status;
+  if (subresource == "*") return FieldScope::Main;
+  return has_status ? FieldScope::MainNoStatus : FieldScope::Main;
+}
+
+void update_managed_fields(const json::object* old_obj, json::object& new_obj, FieldScope scope,
+                           const ManagedFieldsEntry& writer, bool crd_style) {
+  LeafMap old_leaves;
+  if (old_obj) old_leaves = collect_leaves(*old_obj, scope);
+  LeafMap new_leaves = collect_leaves(new_obj, scope);
+  FieldSet changed;
+  for (const auto& [p, v] : new_leaves) {
+    auto it = old_leaves.find(p);
+    if (it == old_leaves.end() || *it->second != *v) changed.insert(p);
+  }
+  FieldSet removed;
+  for (const auto& [p, v] : old_leaves) {
+    if (!new_leaves.count(p)) removed.insert(p);
+  }
+  auto entries = old_obj ? read_managed_fields(*old_obj) : std::vector<ManagedFieldsEntry>{};
+  ManagedFieldsEntry* mine = nullptr;
+  for (auto& e : entries) {
+    for (const auto& p : changed)
+      e.set.erase(p);
+    for (const auto& p : removed)
+      e.set.erase(p);
+    if (e.manager == writer.manager && e.operation == writer.operation &&
+        e.subresource == writer.subresource) {
+      mine = &e;
+    }
+  }
+  if (!changed.empty()) {
+    if (!mine) {
+      entries.push_back(ManagedFieldsEntry{writer.manager,
+                                           writer.operation,
+                                           writer.subresource,
+                                           writer.api_version,
+                                           writer.time,
+                                           {}});
+      mine = &entries.back();
+    }
+    mine->set.insert(changed.begin(), changed.end());
+    mine->time = writer.time;
+    mine->api_version = writer.api_version;
+  }
+  write_managed_fields(new_obj, entries, crd_style);
 }
 
 }  // namespace kcoro::testing::fake
