@@ -10,6 +10,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <set>
 
 namespace net = boost::asio;
@@ -328,6 +329,35 @@ TEST_CASE("envtest client: a watch from a resourceVersion replays what followed,
       break;
     }
     watch.close();
+  });
+}
+
+TEST_CASE("envtest client: a watch with bookmarks gets one before its timeout, with a newer RV") {
+  auto& e = env();
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client c(ex, e.admin_config());
+    const auto ns = co_await fresh_namespace(c, "bookmark");
+    const auto other = co_await fresh_namespace(c, "bookmark-other");
+    auto page = co_await c.list(res::configmaps, ns);
+    // The watch cache sends a bookmark about 2 s before the watch's deadline.
+    kcoro::ListOptions w;
+    w.resource_version = page.meta.resource_version;
+    w.allow_watch_bookmarks = true;
+    w.timeout_seconds = 5;
+    auto watch = co_await c.watch(res::configmaps, ns, w);
+    // A write this watch does not see: only a bookmark can tell it the newer resourceVersion.
+    auto elsewhere = co_await c.create(res::configmaps, other, configmap_json("x", other));
+    const int64_t target = std::stoll(std::string(elsewhere->meta().resource_version));
+    int bookmarks = 0;
+    int64_t newest = 0;
+    while (auto ev = co_await watch.next()) {
+      REQUIRE(ev->type == WatchEventType::bookmark);
+      ++bookmarks;
+      CHECK(ev->object->meta().kind == "ConfigMap");
+      newest = std::max<int64_t>(newest, std::stoll(std::string(ev->resource_version())));
+    }
+    CHECK(bookmarks >= 1);
+    CHECK(newest >= target);
   });
 }
 
