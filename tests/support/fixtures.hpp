@@ -1,4 +1,5 @@
-// Test support: the recorded kube-apiserver responses in tests/fixtures/kube-apiserver-1.32 and small helpers.
+// Test support: the recorded kube-apiserver responses in tests/fixtures/kube-apiserver-1.32 and
+// small helpers.
 #pragma once
 
 #include <boost/json.hpp>
