@@ -9,10 +9,15 @@
 
 #include <boost/json.hpp>
 
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 namespace net = boost::asio;
 using kcoro::ApiError;
@@ -48,7 +53,72 @@ int zombie_children() {
   return n;
 }
 
+// Processes whose command line mentions `text`.
+std::vector<pid_t> processes_mentioning(const std::string& text) {
+  std::vector<pid_t> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream f(e.path() / "cmdline", std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (cmdline.find(text) != std::string::npos) out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+// Alive and not a zombie.
+bool alive(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(f, stat)) return false;
+  const auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
 }  // namespace
+
+TEST_CASE("envtest: the servers die with the process that started them") {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t owner = ::fork();
+  REQUIRE(owner >= 0);
+  if (owner == 0) {
+    // The owner: starts an environment, says where, and waits to be killed.
+    ::close(fds[0]);
+    try {
+      EnvTest e;
+      e.start();
+      const std::string dir = e.dir().string() + "\n";
+      if (::write(fds[1], dir.data(), dir.size()) < 0) ::_exit(1);
+      for (;;)
+        ::pause();
+    } catch (...) {
+      ::_exit(1);
+    }
+  }
+  ::close(fds[1]);
+  std::string dir;
+  char c = 0;
+  while (::read(fds[0], &c, 1) == 1 && c != '\n')
+    dir += c;
+  ::close(fds[0]);
+  REQUIRE_MESSAGE(!dir.empty(), "the owner process failed to start its environment");
+  const auto servers = processes_mentioning(dir);
+  CHECK(servers.size() == 2);  // etcd and kube-apiserver
+  ::kill(owner, SIGKILL);
+  int status = 0;
+  ::waitpid(owner, &status, 0);
+  // PR_SET_PDEATHSIG: the kernel kills both at once.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  bool gone = false;
+  while (!gone && std::chrono::steady_clock::now() < deadline) {
+    gone = std::none_of(servers.begin(), servers.end(), alive);
+    if (!gone) std::this_thread::sleep_for(20ms);
+  }
+  CHECK(gone);
+  std::error_code ec;
+  fs::remove_all(dir, ec);  // the owner died before it could
+}
 
 TEST_CASE("envtest: assets are found through the options, then the environment variables") {
   EnvTestOptions none;
