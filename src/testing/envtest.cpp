@@ -520,9 +520,14 @@ void EnvTest::start() {
       break;
     } catch (const EnvTestError& e) {
       impl_->stop_all();
+      // Retried only when the port was one this environment chose.
       const bool port_taken =
           std::string_view(e.what()).find("address already in use") != std::string_view::npos;
-      if (!port_taken || attempt == 3) throw;
+      const auto& flags = impl_->opts.apiserver_flags;
+      const bool own_port = std::none_of(flags.begin(), flags.end(), [](const std::string& f) {
+        return flag_name(f) == "--secure-port";
+      });
+      if (!port_taken || !own_port || attempt == 3) throw;
     } catch (...) {
       impl_->stop_all();
       throw;

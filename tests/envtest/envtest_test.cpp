@@ -9,13 +9,17 @@
 
 #include <boost/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -189,6 +193,90 @@ TEST_CASE("envtest: a start that fails throws the API server's last log lines an
   CHECK_FALSE(bad.running());
   CHECK(bad.dir().empty());
   CHECK(zombie_children() == 0);
+}
+
+TEST_CASE("envtest: a port in use and a start-up too slow fail with the log's last lines") {
+  // A port taken: the API server cannot listen on it.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(fd, 1) == 0);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  EnvTestOptions taken;
+  taken.apiserver_flags = {"--secure-port=" + std::to_string(ntohs(addr.sin_port))};
+  EnvTest a(taken);
+  CHECK_THROWS_WITH_AS(a.start(), doctest::Contains("address already in use"), EnvTestError);
+  ::close(fd);
+  CHECK(a.dir().empty());
+
+  EnvTestOptions hurried;
+  hurried.start_timeout = 1ms;
+  EnvTest b(hurried);
+  CHECK_THROWS_WITH_AS(b.start(), doctest::Contains("was not ready within 1 ms; last lines of"),
+                       EnvTestError);
+  CHECK_FALSE(b.running());
+  CHECK(zombie_children() == 0);
+}
+
+TEST_CASE("envtest: CRDs from YAML (several documents) and JSON files in a folder") {
+  auto& e = env();
+  const fs::path dir = e.dir() / "crds";
+  fs::create_directories(dir);
+  const auto crd = [](const std::string& plural, const std::string& kind, bool yaml) {
+    if (yaml) {
+      return "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n"
+             "  name: " +
+             plural +
+             ".kcoro.example.com\nspec:\n  group: kcoro.example.com\n"
+             "  scope: Cluster\n  names: {plural: " +
+             plural + ", kind: " + kind +
+             "}\n"
+             "  versions:\n  - name: v1\n    served: true\n    storage: true\n"
+             "    schema:\n      openAPIV3Schema:\n        type: object\n"
+             "        x-kubernetes-preserve-unknown-fields: true\n";
+    }
+    return R"({"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+      "metadata":{"name":")" +
+           plural + R"(.kcoro.example.com"},
+      "spec":{"group":"kcoro.example.com","scope":"Namespaced",
+        "names":{"plural":")" +
+           plural + R"(","kind":")" + kind + R"("},
+        "versions":[{"name":"v1","served":true,"storage":true,
+          "schema":{"openAPIV3Schema":{"type":"object",
+            "x-kubernetes-preserve-unknown-fields":true}}}]}})";
+  };
+  std::ofstream(dir / "a.yaml") << "---\n"
+                                << crd("alphas", "Alpha", true) << "---\n"
+                                << crd("betas", "Beta", true);
+  std::ofstream(dir / "b.json") << crd("gammas", "Gamma", false);
+  std::ofstream(dir / "notes.txt") << "not a CRD";  // ignored: not .yaml, .yml or .json
+  auto names = e.install_crds({dir});
+  CHECK(names == std::vector<std::string>{"alphas.kcoro.example.com", "betas.kcoro.example.com",
+                                          "gammas.kcoro.example.com"});
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client client(ex, e.admin_config());
+    auto discovery = co_await client.request("GET", "/apis/kcoro.example.com/v1");
+    REQUIRE(discovery.status == 200);
+    std::set<std::string> served;
+    const auto doc = boost::json::parse(discovery.body);
+    for (auto& r : doc.at("resources").as_array())
+      served.insert(std::string(r.at("name").as_string()));
+    CHECK(served.count("alphas"));
+    CHECK(served.count("betas"));
+    CHECK(served.count("gammas"));
+    // Served means usable: a cluster-scoped Alpha with an integer field kept as an integer.
+    const kcoro::Resource alphas{"kcoro.example.com", "v1", "Alpha", "alphas", false};
+    auto a = co_await client.create(
+        alphas, "",
+        R"({"apiVersion":"kcoro.example.com/v1","kind":"Alpha","metadata":{"name":"x"},"n":3})");
+    CHECK(a->get<int64_t>("/n") == 3);
+  });
+  std::ofstream(dir / "c.yaml") << "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n";
+  CHECK_THROWS_WITH_AS(e.install_crds({dir / "c.yaml"}),
+                       doctest::Contains("is not a CustomResourceDefinition"), EnvTestError);
 }
 
 TEST_CASE("envtest: compaction makes older resourceVersions answer 410") {
