@@ -291,6 +291,32 @@ TEST_CASE("envtest client: list pages with continue tokens, and all pages stream
   });
 }
 
+TEST_CASE("envtest client: metadata-only lists and watches get PartialObjectMetadata") {
+  auto& e = env();
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client c(ex, e.admin_config());
+    const auto ns = co_await fresh_namespace(c, "metadata");
+    co_await c.create(res::configmaps, ns, configmap_json("m", ns, "big"));
+    kcoro::ListOptions o;
+    o.metadata_only = true;
+    auto page = co_await c.list(res::configmaps, ns, o);
+    CHECK(page.kind == "PartialObjectMetadataList");
+    REQUIRE(page.items.size() == 1);
+    CHECK(page.items[0]->meta().kind == "PartialObjectMetadata");
+    CHECK(page.items[0]->meta().name == "m");
+    CHECK_FALSE(page.items[0]->get<std::string>("/data/k"));
+    o.resource_version = page.meta.resource_version;
+    auto watch = co_await c.watch(res::configmaps, ns, o);
+    co_await c.patch(res::configmaps, ns, "m", PatchType::merge, R"({"data":{"k":"bigger"}})");
+    auto ev = co_await watch.next();
+    REQUIRE(ev);
+    CHECK(ev->type == WatchEventType::modified);
+    CHECK(ev->object->meta().kind == "PartialObjectMetadata");
+    CHECK_FALSE(ev->object->get<std::string>("/data/k"));
+    watch.close();
+  });
+}
+
 TEST_CASE("envtest client: a watch from a resourceVersion replays what followed, in order") {
   auto& e = env();
   co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
