@@ -10,6 +10,7 @@
 //   memcpy      the same bytes copied into reused memory.
 #include "bench.hpp"
 
+#include "kcoro/json.hpp"
 #include "kcoro/list_decoder.hpp"
 #include "kcoro/watch_decoder.hpp"
 #include "testing/pod_generator.hpp"
@@ -217,13 +218,18 @@ int kcoro_bench_decode(int argc, char** argv) {
         "\"list_items_per_s\":%.0f,\"ceiling_mb_per_s\":%.1f,\"memcpy_mb_per_s\":%.1f,"
         "\"watch_vs_ceiling\":%.2f,\"bytes_per_object\":%.0f,"
         "\"bytes_per_object_with_managed_fields\":%.0f,\"json_bytes_without_managed_fields\":%.0f,"
-        "\"bytes_per_object_ratio\":%.3f,\"ok\":%s}\n",
+        "\"bytes_per_object_ratio\":%.3f,\"simdjson_implementation\":\"%s\","
+        "\"ceiling_implementation\":\"%s\",\"ok\":%s}\n",
         decoded, avg_event, steady_mb_s, steady_ev_s, first_mb_s, list_items_s, ceiling_mb_s,
         memcpy_mb_s, steady_mb_s / ceiling_mb_s, retained, retained_with_mf, json_no_mf,
-        retained / json_no_mf, sane ? "true" : "false");
+        retained / json_no_mf, std::string(kcoro::json_decoder_kernel()).c_str(),
+        simdjson::get_active_implementation()->name().c_str(), sane ? "true" : "false");
   } else {
     std::printf("kcoro-bench decode: %zu events of %.0f bytes on average, one core\n", decoded,
                 avg_event);
+    std::printf("  %-36s %s (DOM ceiling: %s)\n", "simdjson kernel of the decoders",
+                std::string(kcoro::json_decoder_kernel()).c_str(),
+                simdjson::get_active_implementation()->name().c_str());
     std::printf("  %-36s %10.1f MB/s  %10.0f events/s\n", "watch, steady state", steady_mb_s,
                 steady_ev_s);
     std::printf("  %-36s %10.1f MB/s\n", "watch, first-touch memory", first_mb_s);

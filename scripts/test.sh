@@ -115,18 +115,36 @@ else
 fi
 
 run_build release "" "" --buildtype=release
+
+# Consumers: install the release build into a staging prefix (DESTDIR) and build the README's
+# program three ways against it (kcoro.pc, the CMake package, kcoro as a meson subproject).
+echo "== consumers (at ${SECONDS} s)"
+if [ -x "$root/build-release/tools/kcoro-fake-apiserver" ]; then
+  consumers_out=$(bash tests/consumers/run.sh "$root" "$root/build-release" "$root/build-consumers" 2>&1)
+  rc=$?
+  echo "$consumers_out"
+  p=$(grep -c '^consumer [a-z-]*: ok$' <<<"$consumers_out")
+  f=$(grep -c '^consumer [a-z-]*: FAILED' <<<"$consumers_out")
+  [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+  passed=$((passed + p))
+  failed=$((failed + f))
+  [ "$f" -gt 0 ] && failures+=("consumers: $f failed")
+  echo "== consumers: $p passed, $f failed"
+else
+  failed=$((failed + 1)); failures+=("consumers: no release build")
+fi
 # The sanitizer builds are unoptimised: GCC 12 takes three to four times longer to compile
 # Asio's coroutine frames under ASan+UBSan at -O2 than at -O0 (client/connection.cpp: 173 s
 # against 39 s), and the tests themselves spend most of their time waiting on sockets.
 run_build asan "" "--suite unit --suite thread --suite integration --suite examples --suite envtest" \
-  --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
+  --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dbench=disabled
 # Under TSan: the thread tier; the integration tier, where a fake API server thread serves
 # clients, informers and controllers that run on other threads; and the examples, whose Runtime
 # runs I/O, informers and workers on three threads. Not the envtest tier: its servers run in
 # other processes, and what it exercises across threads the integration tier already covers.
 run_build tsan "tests/kcoro-thread-tests tests/kcoro-integration-tests tools/kcoro-fake-apiserver examples/pod_watcher examples/informer_printer examples/sample_controller" \
   "--suite thread --suite integration --suite examples" \
-  --buildtype=debug -Db_sanitize=thread -Db_lundef=false -Dbench=false
+  --buildtype=debug -Db_sanitize=thread -Db_lundef=false -Dbench=disabled
 
 echo "== finished (at ${SECONDS} s)"
 if ((${#failures[@]})); then

@@ -20,6 +20,8 @@
 // - Objects to write are JSON text or a `boost::json::value`; results are Objects.
 #pragma once
 
+#include "kcoro/detail/asio_config.hpp"
+
 #include "kcoro/error.hpp"
 #include "kcoro/kubeconfig.hpp"
 #include "kcoro/list_decoder.hpp"

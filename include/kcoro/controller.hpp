@@ -30,10 +30,13 @@
 //   controller_runtime_reconcile_time_seconds, controller_runtime_active_workers,
 //   controller_runtime_max_concurrent_reconciles, and the queue's workqueue_* series (labels
 //   controller and name), with the unfinished-work gauges refreshed every 500 ms while running.
-// - Lifetimes. The Client, the informers and the EventRecorder must outlive the controller; the
-//   controller must outlive run(). Handlers left in an informer after the controller is destroyed
-//   do nothing.
+// - Lifetimes. The controller keeps its own handle on the Client (a Client is a shared handle),
+//   so the Client object passed in may go away first. The informers and the EventRecorder must
+//   outlive the controller; the controller must outlive run(). Handlers left in an informer
+//   after the controller is destroyed do nothing.
 #pragma once
+
+#include "kcoro/detail/asio_config.hpp"
 
 #include "kcoro/client.hpp"
 #include "kcoro/informer.hpp"

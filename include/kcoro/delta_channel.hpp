@@ -53,6 +53,8 @@
 // suspends). Deltas hold ObjectPtrs; a delta taken out of the ring no longer holds anything there.
 #pragma once
 
+#include "kcoro/detail/asio_config.hpp"
+
 #include "kcoro/object.hpp"
 
 #include <boost/asio/awaitable.hpp>

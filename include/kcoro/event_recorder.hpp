@@ -24,6 +24,8 @@
 // - Lifetimes: the Client must outlive run(); the recorder must outlive run() and every record().
 #pragma once
 
+#include "kcoro/detail/asio_config.hpp"
+
 #include "kcoro/client.hpp"
 #include "kcoro/object.hpp"
 

@@ -24,6 +24,8 @@
 //   one.
 #pragma once
 
+#include "kcoro/detail/asio_config.hpp"
+
 #include "kcoro/client.hpp"
 #include "kcoro/reflector_policy.hpp"
 #include "kcoro/store.hpp"

@@ -21,6 +21,10 @@ struct RawJson {
 /// Bytes of headroom kept after every buffer handed to simdjson (SIMDJSON_PADDING).
 inline constexpr std::size_t json_padding = 64;
 
+/// The simdjson kernel kcoro's decoders run ("icelake", "haswell", "westmere", "fallback"):
+/// On-Demand picks it when kcoro is compiled (meson option cpu), not at run time.
+std::string_view json_decoder_kernel() noexcept;
+
 /// `s` as a JSON string literal, quotes included.
 std::string json_quote(std::string_view s);
 

@@ -33,6 +33,8 @@
 // by the constructor): a holder gives up before anyone may take its lease over.
 #pragma once
 
+#include "kcoro/detail/asio_config.hpp"
+
 #include "kcoro/client.hpp"
 #include "kcoro/leader_election_policy.hpp"
 #include "kcoro/event_recorder.hpp"

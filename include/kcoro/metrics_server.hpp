@@ -22,6 +22,8 @@
 // - Lifetimes: the server must outlive run(). The registry is shared.
 #pragma once
 
+#include "kcoro/detail/asio_config.hpp"
+
 #include "kcoro/metrics.hpp"
 
 #include <boost/asio/any_io_executor.hpp>

@@ -6,8 +6,9 @@
 //   time is passed in, randomness comes from a seeded generator, so every rule is unit-tested.
 // - Rules (client-go's Reflector and kube-rs's watcher, where they agree):
 //   * The first list asks for resourceVersion "0" (served from the watch cache). After a list
-//     fails with 410, the next list is a consistent read (resourceVersion ""). Otherwise a relist
-//     asks for the last resourceVersion seen.
+//     fails with 410, the next list is a consistent read (resourceVersion ""), at once, without
+//     backoff (client-go's reflector does the same); a 410 on that consistent read backs off.
+//     Otherwise a relist asks for the last resourceVersion seen.
 //   * Lists are paginated (limit, default 500).
 //   * After a list, it watches from the list's resourceVersion with allowWatchBookmarks=true and
 //     timeoutSeconds random in [min, max) (default [300, 600)).

@@ -21,6 +21,8 @@
 //   (informers, controllers, clients) must be destroyed before the Runtime or be stopped.
 #pragma once
 
+#include "kcoro/detail/asio_config.hpp"
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>

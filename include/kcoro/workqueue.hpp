@@ -61,6 +61,8 @@
 // called with the queue's lock held. Without metrics, the queue never reads the clock for them.
 #pragma once
 
+#include "kcoro/detail/asio_config.hpp"
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>

@@ -92,7 +92,8 @@ awaitable<bool> Reflector::list(const ReflectorPolicy::Action& a, ReflectorPolic
   } catch (const std::exception& e) {
     spdlog::warn("reflector {}: list failed: {}", opts_.resource.plural, e.what());
   }
-  if (on_error) on_error(error);
+  // A 410 is handled here (a consistent relist), as on the watch path: not an error to report.
+  if (on_error && failure != Failure::gone) on_error(error);
   next = policy_.on_list_failed(failure, ReflectorPolicy::Clock::now());
   co_return true;
 }

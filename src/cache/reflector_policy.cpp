@@ -86,7 +86,14 @@ ReflectorPolicy::Action ReflectorPolicy::on_list_done(const std::string& resourc
 }
 
 ReflectorPolicy::Action ReflectorPolicy::on_list_failed(Failure f, Clock::time_point now) {
-  if (f == Failure::gone) rv_unavailable_ = true;
+  if (f == Failure::gone) {
+    const bool was_consistent = relist_resource_version().empty();
+    rv_unavailable_ = true;
+    // client-go: "Retry immediately if the resource version used to list is unavailable". The
+    // consistent read that follows cannot be too old; after a compaction, waiting out a backoff
+    // grown by earlier failures would leave the cache stale for up to backoff_max.
+    if (!was_consistent) return list_action(std::chrono::milliseconds(0));
+  }
   return list_action(backoff(now));
 }
 

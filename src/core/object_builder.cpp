@@ -1,6 +1,17 @@
 #include "core/object_builder.hpp"
+#include "kcoro/json.hpp"
 
 #include <cstring>
+
+namespace kcoro {
+
+// The On-Demand kernel this translation unit was compiled with (libsimdjson's own
+// builtin_implementation() reports the kernel the shared library was built for).
+std::string_view json_decoder_kernel() noexcept {
+  return SIMDJSON_STRINGIFY(SIMDJSON_BUILTIN_IMPLEMENTATION);
+}
+
+}  // namespace kcoro
 
 namespace kcoro::detail {
 

@@ -1,4 +1,5 @@
 #include "kcoro/client.hpp"
+#include "kcoro/version.hpp"
 
 #include "transport/connection.hpp"
 #include "transport/credentials.hpp"
@@ -18,10 +19,6 @@ namespace net = boost::asio;
 namespace http = boost::beast::http;
 using detail::Connection;
 using Parser = http::response_parser<http::buffer_body>;
-
-#ifndef KCORO_VERSION
-#define KCORO_VERSION "0.0.0"
-#endif
 
 JsonBody::JsonBody(const boost::json::value& v) : text_(boost::json::serialize(v)) {}
 
@@ -87,7 +84,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         config(std::move(cfg)),
         opts(std::move(o)),
         credentials(config, opts) {
-    if (opts.user_agent.empty()) opts.user_agent = std::string("kcoro/") + KCORO_VERSION;
+    if (opts.user_agent.empty()) opts.user_agent = std::string("kcoro/") + KCORO_VERSION_STRING;
     if (config.scheme.empty() && !config.server.empty()) {
       ClusterConfig parsed = ClusterConfig::from_url(config.server);
       config.scheme = parsed.scheme;

@@ -10,7 +10,6 @@
 #include <doctest/doctest.h>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
@@ -168,12 +167,16 @@ TEST_CASE("controller: objects on the server are reconciled; the reconciler writ
     server.cluster().apply_object(
         R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"before-child","namespace":"default","labels":{"touched":"yes"},"ownerReferences":[{"apiVersion":"v1","kind":"ConfigMap","name":"before","uid":"u","controller":true}]}})");
     CHECK(co_await eventually([&] { return log.count("default/before 0") > before; }));
-    // A Secret whose owner reference is not a controller reference maps to nothing.
+    // A Secret whose owner reference is not a controller reference maps to nothing. The barrier:
+    // a controlled Secret written after it. The informer delivers in order and one worker takes
+    // keys first in, first out, so once its owner is reconciled, a key the loose Secret had
+    // enqueued would have been reconciled before it.
     const std::size_t total = log.size();
+    const std::size_t sentinel_before = log.count("default/before 0");
     server.cluster().apply_object(secret_owned_by("loose", "nobody", "u2", false));
-    net::steady_timer t(ex, 200ms);
-    co_await t.async_wait(net::use_awaitable);
-    CHECK(log.size() == total);
+    server.cluster().apply_object(secret_owned_by("sentinel", "before", "u"));
+    CHECK(co_await eventually([&] { return log.count("default/before 0") > sentinel_before; }));
+    CHECK(log.size() == total + 1);
     CHECK(log.count("default/nobody NotFound") == 0);
 
     const std::string metrics = ctl.options().metrics->render();
@@ -292,16 +295,20 @@ TEST_CASE("controller: watches(informer, map) and predicates on the fake") {
         R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"m","namespace":"default","labels":{"targets":"x.y"}}})");
     CHECK(co_await eventually(
         [&] { return log.count("default/x") == 1 && log.count("default/y") == 1; }));
-    // A data change keeps the labels: the predicate drops it.
+    // A data change keeps the labels: the predicate drops it. The barrier: a second ConfigMap
+    // written after it, mapping to "s". Events arrive in order and one worker takes keys first
+    // in, first out, so x or y enqueued by the data change would be reconciled before s.
     server.cluster().apply_object(
         R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"m","namespace":"default","labels":{"targets":"x.y"}},"data":{"a":"b"}})");
-    net::steady_timer t(ex, 200ms);
-    co_await t.async_wait(net::use_awaitable);
-    CHECK(log.size() == 2);
+    server.cluster().apply_object(
+        R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"sentinel","namespace":"default","labels":{"targets":"s"}}})");
+    CHECK(co_await eventually([&] { return log.count("default/s") == 1; }));
+    CHECK(log.size() == 3);
+    CHECK(log.count("default/x") == 1);
     // A label change maps the old and the new object: x, y (old) and z (new).
     server.cluster().apply_object(
         R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"m","namespace":"default","labels":{"targets":"z"}}})");
-    CHECK(co_await eventually([&] { return log.count("default/z") == 1 && log.size() == 5; }));
+    CHECK(co_await eventually([&] { return log.count("default/z") == 1 && log.size() == 6; }));
     ctl.stop();
     configmaps.stop();
   });

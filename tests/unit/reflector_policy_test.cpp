@@ -94,15 +94,42 @@ TEST_CASE("reflector: 410 relists by client-go's rules") {
   CHECK(l.step == Step::list);
   CHECK(l.options.resource_version == "120");
   CHECK(l.delay == 0ms);
-  // ...and if that list is 410 too, a consistent list ("").
+  // ...and if that list is 410 too, a consistent list (""), at once.
   auto l2 = p.on_list_failed(Failure::gone, t0 + 2s);
   CHECK(l2.step == Step::list);
   CHECK(l2.options.resource_version == "");
+  CHECK(l2.delay == 0ms);
+  CHECK(p.failures() == 0);
   CHECK(p.relist_resource_version() == "");
   // A successful list clears that.
   auto w = p.on_list_done("300", t0 + 3s);
   CHECK(w.options.resource_version == "300");
   CHECK(p.relist_resource_version() == "300");
+}
+
+TEST_CASE("reflector: a 410 on a relist retries at once, even after failures grew the backoff") {
+  ReflectorPolicy p({}, 11);
+  p.start();
+  p.on_list_done("100", t0);
+  // Six failed watches grow the backoff towards its 30 s cap.
+  for (int i = 0; i < 6; ++i) p.on_watch_failed(Failure::other, t0 + std::chrono::seconds(i));
+  CHECK(p.failures() == 6);
+  // The watch then gets 410 (etcd compacted): relist at the last version, at once...
+  auto l = p.on_watch_failed(Failure::gone, t0 + 10s);
+  CHECK(l.step == Step::list);
+  CHECK(l.options.resource_version == "100");
+  CHECK(l.delay == 0ms);
+  // ...which is 410 too: a consistent list at once, not after a backoff of up to 30 s.
+  auto c = p.on_list_failed(Failure::gone, t0 + 11s);
+  CHECK(c.options.resource_version == "");
+  CHECK(c.delay == 0ms);
+  // A 410 on the consistent list itself (an expired continue token) backs off like any failure.
+  auto b = p.on_list_failed(Failure::gone, t0 + 12s);
+  CHECK(b.options.resource_version == "");
+  CHECK(p.failures() == 7);
+  // Other list failures back off too.
+  p.on_list_failed(Failure::other, t0 + 13s);
+  CHECK(p.failures() == 8);
 }
 
 TEST_CASE("reflector: backoff is 800 ms doubling to 30 s with full jitter, reset after 2 minutes") {
