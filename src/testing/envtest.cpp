@@ -1,24 +1,16 @@
-// kcoro::testing::EnvTest: etcd and kube-apiserver as child processes, and the environment's own
-// blocking HTTP client (Beast over OpenSSL) for readiness, CRDs and etcd's v3 gateway.
+// kcoro::testing::EnvTest: etcd and kube-apiserver as child processes (envtest_process), reached
+// through the environment's own blocking HTTP client (envtest_http) for readiness, CRDs
+// (envtest_crds) and etcd's v3 gateway.
 #include "kcoro/testing/envtest.hpp"
 
+#include "testing/envtest_crds.hpp"
+#include "testing/envtest_http.hpp"
 #include "testing/envtest_process.hpp"
 #include "testing/tls_certs.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/beast/http/verb.hpp>
 #include <boost/json.hpp>
-
-#include <yaml-cpp/yaml.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -30,7 +22,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -40,7 +31,6 @@ namespace {
 
 namespace net = boost::asio;
 namespace ssl = boost::asio::ssl;
-namespace beast = boost::beast;
 namespace http = boost::beast::http;
 namespace json = boost::json;
 namespace fs = std::filesystem;
@@ -48,67 +38,6 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr const char* nobody_user = "kcoro-nobody";
-
-struct HttpAnswer {
-  int status = 0;
-  std::string body;
-};
-
-// One HTTP endpoint on 127.0.0.1: plain (etcd) or TLS with a client certificate (the API server).
-struct Endpoint {
-  uint16_t port = 0;
-  std::shared_ptr<ssl::context> tls;
-
-  template <class Stream>
-  static net::awaitable<void> exchange(Stream& s, http::request<http::string_body>& req,
-                                       HttpAnswer& out) {
-    co_await http::async_write(s, req, net::use_awaitable);
-    beast::flat_buffer buf;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024 * 1024);
-    co_await http::async_read(s, buf, parser, net::use_awaitable);
-    out.status = static_cast<int>(parser.get().result_int());
-    out.body = std::move(parser.get().body());
-  }
-
-  // Throws boost::system::system_error when the server cannot be reached or the deadline passes.
-  HttpAnswer request(http::verb verb, const std::string& target, const std::string& body = {},
-                     const std::string& content_type = "application/json",
-                     std::chrono::milliseconds timeout = 5s) const {
-    net::io_context io;
-    HttpAnswer out;
-    std::exception_ptr error;
-    net::co_spawn(
-        io,
-        [&]() -> net::awaitable<void> {
-          beast::tcp_stream tcp(co_await net::this_coro::executor);
-          tcp.expires_after(timeout);
-          co_await tcp.async_connect(net::ip::tcp::endpoint(net::ip::address_v4::loopback(), port),
-                                     net::use_awaitable);
-          http::request<http::string_body> req{verb, target, 11};
-          req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
-          req.set(http::field::user_agent, "kcoro-envtest");
-          req.set(http::field::accept, "application/json");
-          req.set(http::field::connection, "close");
-          if (!body.empty() || verb == http::verb::post || verb == http::verb::put) {
-            req.set(http::field::content_type, content_type);
-            req.body() = body;
-            req.prepare_payload();
-          }
-          if (tls) {
-            beast::ssl_stream<beast::tcp_stream> s(std::move(tcp), *tls);
-            co_await s.async_handshake(ssl::stream_base::client, net::use_awaitable);
-            co_await exchange(s, req, out);
-          } else {
-            co_await exchange(tcp, req, out);
-          }
-        },
-        [&](std::exception_ptr e) { error = e; });
-    io.run();
-    if (error) std::rethrow_exception(error);
-    return out;
-  }
-};
 
 uint16_t free_port(std::vector<int>& held) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -135,79 +64,6 @@ void write_file(const fs::path& p, const std::string& text) {
 // "--name=value" → "--name"; "--name" alone is its own name.
 std::string flag_name(const std::string& flag) {
   return flag.substr(0, flag.find('='));
-}
-
-// A YAML scalar written without quotes, resolved by YAML 1.2's core schema.
-json::value plain_scalar(const std::string& s) {
-  static const std::regex int_re("[-+]?[0-9]+");
-  static const std::regex float_re("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
-  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  if (std::regex_match(s, int_re)) {
-    try {
-      return static_cast<std::int64_t>(std::stoll(s));
-    } catch (const std::out_of_range&) {
-      return std::stod(s);
-    }
-  }
-  if (std::regex_match(s, float_re)) return std::stod(s);
-  return json::string(s);
-}
-
-json::value yaml_to_json(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null:
-      return nullptr;
-    case YAML::NodeType::Scalar: {
-      const std::string& tag = n.Tag();
-      if (tag == "?" || tag == "tag:yaml.org,2002:int" || tag == "tag:yaml.org,2002:float" ||
-          tag == "tag:yaml.org,2002:bool" || tag == "tag:yaml.org,2002:null") {
-        return plain_scalar(n.Scalar());
-      }
-      return json::string(n.Scalar());  // quoted ("!") or !!str
-    }
-    case YAML::NodeType::Sequence: {
-      json::array a;
-      for (const auto& item : n)
-        a.push_back(yaml_to_json(item));
-      return a;
-    }
-    case YAML::NodeType::Map: {
-      json::object o;
-      for (const auto& kv : n)
-        o[kv.first.Scalar()] = yaml_to_json(kv.second);
-      return o;
-    }
-  }
-  return nullptr;
-}
-
-std::vector<json::object> crd_documents(const std::string& text, const std::string& origin) {
-  std::vector<json::object> out;
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(text);
-  } catch (const YAML::Exception& e) {
-    throw EnvTestError("envtest: " + origin + ": not YAML or JSON: " + e.what());
-  }
-  for (const auto& d : docs) {
-    json::value v = yaml_to_json(d);
-    if (v.is_null()) continue;
-    // A List of CRDs (kubectl's output) holds them in items.
-    if (v.is_object() && v.as_object().contains("items") && v.at("items").is_array()) {
-      for (auto& item : v.at("items").as_array())
-        if (item.is_object()) out.push_back(item.as_object());
-      continue;
-    }
-    if (!v.is_object() || !v.as_object().contains("kind") ||
-        v.at("kind") != "CustomResourceDefinition") {
-      throw EnvTestError("envtest: " + origin + ": a document is not a CustomResourceDefinition");
-    }
-    out.push_back(v.as_object());
-  }
-  return out;
 }
 
 std::string json_string(const json::value& v, std::initializer_list<std::string_view> path) {
@@ -265,8 +121,8 @@ struct EnvTest::Impl {
   std::vector<std::string> apiserver_args;
   ChildProcess etcd;
   ChildProcess apiserver;
-  Endpoint etcd_http;
-  Endpoint api_http;
+  HttpEndpoint etcd_http;
+  HttpEndpoint api_http;
   std::chrono::milliseconds startup{0};
   bool running = false;
 
