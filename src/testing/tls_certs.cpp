@@ -76,9 +76,10 @@ void add_ext(X509* cert, X509* issuer, int nid, const std::string& value) {
   check(ok, "X509_add_ext");
 }
 
-// A certificate for `key`, subject CN=`cn`, valid from an hour ago for ten days. Self-signed
-// when `issuer` is null.
-X509Ptr new_cert(EVP_PKEY* key, const std::string& cn, X509* issuer) {
+// A certificate for `key`, subject CN=`cn` (and O=each of `orgs`), valid from an hour ago for ten
+// days. Self-signed when `issuer` is null.
+X509Ptr new_cert(EVP_PKEY* key, const std::string& cn, X509* issuer,
+                 const std::vector<std::string>& orgs = {}) {
   X509Ptr cert(X509_new());
   if (!cert) fail("X509_new");
   check(X509_set_version(cert.get(), 2), "X509_set_version");
@@ -100,6 +101,11 @@ X509Ptr new_cert(EVP_PKEY* key, const std::string& cn, X509* issuer) {
   check(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                    reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0),
         "X509_NAME_add_entry_by_txt");
+  for (const auto& o : orgs) {
+    check(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                                     reinterpret_cast<const unsigned char*>(o.c_str()), -1, -1, 0),
+          "X509_NAME_add_entry_by_txt");
+  }
   check(X509_set_issuer_name(cert.get(), issuer ? X509_get_subject_name(issuer) : name),
         "X509_set_issuer_name");
   return cert;
@@ -113,10 +119,11 @@ struct CertificateAuthority::Impl {
   std::string pem;
   mutable std::mutex mutex;  // signing with one key from several threads
 
-  CertAndKey issue(const std::string& cn, const std::string& eku, const std::string& san) const {
+  CertAndKey issue(const std::string& cn, const std::string& eku, const std::string& san,
+                   const std::vector<std::string>& orgs = {}) const {
     PkeyPtr leaf_key = generate_key();
     std::lock_guard lock(mutex);
-    X509Ptr leaf = new_cert(leaf_key.get(), cn, cert.get());
+    X509Ptr leaf = new_cert(leaf_key.get(), cn, cert.get(), orgs);
     add_ext(leaf.get(), cert.get(), NID_basic_constraints, "critical,CA:FALSE");
     add_ext(leaf.get(), cert.get(), NID_key_usage, "critical,digitalSignature,keyEncipherment");
     add_ext(leaf.get(), cert.get(), NID_ext_key_usage, eku);
@@ -157,8 +164,16 @@ CertAndKey CertificateAuthority::issue_server(const std::vector<std::string>& dn
   return impl_->issue(cn, "serverAuth", san);
 }
 
-CertAndKey CertificateAuthority::issue_client(const std::string& user) const {
-  return impl_->issue(user, "clientAuth", {});
+CertAndKey CertificateAuthority::issue_client(const std::string& user,
+                                              const std::vector<std::string>& groups) const {
+  return impl_->issue(user, "clientAuth", {}, groups);
+}
+
+KeyPair generate_key_pair() {
+  PkeyPtr key = generate_key();
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  check(PEM_write_bio_PUBKEY(bio.get(), key.get()), "PEM_write_bio_PUBKEY");
+  return {key_to_pem(key.get()), bio_string(bio.get())};
 }
 
 }  // namespace kcoro::testing
