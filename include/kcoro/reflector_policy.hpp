@@ -98,6 +98,11 @@ class ReflectorPolicy {
   int failures() const noexcept { return failures_; }
   bool streaming_supported() const noexcept { return streaming_; }
 
+  /// Whether a failure is reported to the reflector's on_error (and from there can end an
+  /// informer's wait_for_sync): only `other`. A 410 is answered by a relist and a refused
+  /// streaming list by the fallback to list+watch; neither is an error of the caller's.
+  static bool reported(Failure f) noexcept { return f == Failure::other; }
+
   /// The relist resourceVersion by client-go's rule ("", "0" or the last seen).
   std::string relist_resource_version() const;
 

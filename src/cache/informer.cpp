@@ -270,6 +270,7 @@ void Informer::add_handler(EventHandler handler, HandlerOptions opts) {
   auto s = state_;
   auto l = std::make_shared<Listener>();
   l->handler = std::move(handler);
+  l->logger = s->logger;
   l->executor = opts.executor ? opts.executor : net::any_io_executor(s->strand);
   l->resync = opts.resync_period;
   net::dispatch(s->strand, [s, l] {

@@ -91,8 +91,7 @@ awaitable<bool> Reflector::list(const ReflectorPolicy::Action& a, ReflectorPolic
     error = std::current_exception();
   }
   log_->warn("reflector {}: list failed: {}", opts_.resource.plural, exception_message(error));
-  // A 410 is handled here (a consistent relist), as on the watch path: not an error to report.
-  if (on_error && failure != Failure::gone) on_error(error);
+  if (on_error && ReflectorPolicy::reported(failure)) on_error(error);
   next = policy_.on_list_failed(failure, ReflectorPolicy::Clock::now());
   co_return true;
 }
@@ -118,7 +117,7 @@ awaitable<bool> Reflector::watch(const ReflectorPolicy::Action& a, ReflectorPoli
                    ev->status ? ev->status->message : "");
         if (failure == Failure::gone)
           log_->info("reflector {}: watch expired, relisting", opts_.resource.plural);
-        if (on_error && failure != Failure::gone && ev->status) {
+        if (on_error && ReflectorPolicy::reported(failure) && ev->status) {
           on_error(std::make_exception_ptr(ApiError(ev->status->code, *ev->status)));
         }
         next = policy_.on_watch_failed(failure, ReflectorPolicy::Clock::now());
@@ -155,7 +154,7 @@ awaitable<bool> Reflector::watch(const ReflectorPolicy::Action& a, ReflectorPoli
     error = std::current_exception();
   }
   log_->info("reflector {}: watch failed: {}", opts_.resource.plural, exception_message(error));
-  if (on_error && failure != Failure::gone) on_error(error);
+  if (on_error && ReflectorPolicy::reported(failure)) on_error(error);
   next = policy_.on_watch_failed(failure, ReflectorPolicy::Clock::now());
   co_return true;
 }

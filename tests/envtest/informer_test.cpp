@@ -107,13 +107,10 @@ TEST_CASE("envtest informer: where the streaming list is refused (422) it falls 
   CHECK(log.contains("sendInitialEvents is forbidden"));
 }
 
-// KNOWN BUG, found by this test: the reflector hands the 422 that refuses the streaming list to
-// on_error (src/cache/reflector.cpp, Reflector::watch: `if (on_error && failure != Failure::gone)`,
-// where failure == Failure::refused), and the informer takes a 4xx before sync as fatal
-// (fatal_list_error), so wait_for_sync throws the 422 although the reflector falls back and the
-// store syncs (the test above). Drop should_fail once refused streaming lists are not reported.
-TEST_CASE("envtest informer: wait_for_sync rides out a refused streaming list" *
-          doctest::should_fail()) {
+// Found by this test: the reflector reported the 422 that refuses the streaming list to on_error,
+// and the informer takes a 4xx before sync as fatal, so wait_for_sync threw the 422 although the
+// reflector fell back and the store synced. A refused streaming list is no longer reported.
+TEST_CASE("envtest informer: wait_for_sync rides out a refused streaming list") {
   sync_and_follow(legacy_env(), true, true);
 }
 

@@ -107,6 +107,14 @@ TEST_CASE("reflector: 410 relists by client-go's rules") {
   CHECK(p.relist_resource_version() == "300");
 }
 
+TEST_CASE("reflector: only failures the policy cannot handle reach on_error") {
+  // A 410 relists and a refused streaming list falls back to list+watch: reporting either would
+  // make an informer's wait_for_sync throw a 4xx the reflector has already dealt with.
+  CHECK_FALSE(ReflectorPolicy::reported(Failure::gone));
+  CHECK_FALSE(ReflectorPolicy::reported(Failure::refused));
+  CHECK(ReflectorPolicy::reported(Failure::other));
+}
+
 TEST_CASE("reflector: a 410 on a relist retries at once, even after failures grew the backoff") {
   ReflectorPolicy p({}, 11);
   p.start();
