@@ -4,11 +4,13 @@
 #include "kcoro/leader_election.hpp"
 #include "kcoro/metrics_server.hpp"
 #include "kcoro/runtime.hpp"
+#include "transport/signal.hpp"
 
 #include <doctest/doctest.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -25,7 +27,9 @@
 namespace net = boost::asio;
 using kcoro::Runtime;
 using kcoro::RuntimeOptions;
+using kcoro::detail::Signal;
 using namespace std::chrono_literals;
+using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -88,11 +92,16 @@ TEST_CASE(
   std::thread stopper;
   const int code = rt.run([&]() -> net::awaitable<void> {
     // A waiter on the worker context and one here; a thread outside the runtime stops it.
+    // stop() wakes the waiters one after the other, so this one may resume before the worker's
+    // is even woken: main waits for the worker's to say it woke (bounded, so a waiter that is
+    // never woken fails the check instead of hanging the test).
+    auto woke = std::make_shared<Signal>(rt.io_executor(), 1);
     net::co_spawn(
         rt.worker_executor(),
-        [&]() -> net::awaitable<void> {
+        [&, woke]() -> net::awaitable<void> {
           co_await rt.wait_for_stop();
           worker_woke = true;
+          woke->try_send(boost::system::error_code{});
         },
         net::detached);
     stopper = std::thread([&] {
@@ -101,9 +110,8 @@ TEST_CASE(
     });
     co_await rt.wait_for_stop();
     CHECK(rt.stopping());
-    // The worker context runs in order: once this runs there, the waiter has run too.
-    co_await net::co_spawn(
-        rt.worker_executor(), []() -> net::awaitable<void> { co_return; }, net::use_awaitable);
+    net::steady_timer deadline(co_await net::this_coro::executor, std::chrono::seconds(20));
+    co_await (woke->async_receive(net::use_awaitable) || deadline.async_wait(net::use_awaitable));
   }());
   stopper.join();
   CHECK(code == 0);
