@@ -60,11 +60,13 @@ for line in lines:
         said = (t.get("stdout") or "").strip().splitlines()
         skips.append(t.get("name", "?") + ": " + (said[-1] if said else "skipped"))
         continue
-    m = re.search(r"test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed", t.get("stdout") or "")
+    # The last summary: a test may fork a child whose own doctest summary comes first.
+    found = re.findall(r"test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed", t.get("stdout") or "")
+    m = found[-1] if found else None
     ok = t.get("result") == "OK"
     if m:
-        p += int(m.group(2)); f += int(m.group(3))
-        if not ok and int(m.group(3)) == 0:
+        p += int(m[1]); f += int(m[2])
+        if not ok and int(m[2]) == 0:
             f += 1  # crashed or a sanitizer aborted after the summary
     else:
         if ok: p += 1
