@@ -52,6 +52,9 @@ struct InformerOptions {
   /// of whole objects: for controllers that need only names, labels, owners or finalizers of a
   /// resource, at a fraction of the memory and bandwidth (client-go's metadata informer).
   bool metadata_only = false;
+  /// Edits each object's JSON before it is cached, after the managedFields cut (client-go's
+  /// SetTransform): drop what the controller never reads to save memory. See transform.hpp.
+  Transform transform;
   std::size_t channel_capacity = 1024;  ///< deltas between the reflector and the informer
   ReflectorPolicyOptions policy;        ///< page size, watch timeouts, streaming list, backoff
   uint64_t seed = 0;                    ///< jitter seed; 0: random

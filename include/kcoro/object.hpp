@@ -15,6 +15,7 @@
 
 #include "kcoro/error.hpp"
 #include "kcoro/json.hpp"
+#include "kcoro/transform.hpp"
 
 #include <cstdint>
 #include <forward_list>
@@ -102,14 +103,6 @@ struct ObjectKey {
   static std::optional<ObjectKey> parse(std::string_view key);
   friend bool operator==(const ObjectKey&, const ObjectKey&) = default;
 };
-
-/// Edits an object's JSON text at decode time, before the Object is built. It may rewrite the
-/// text freely; the result must still be a JSON object with metadata.name. A transform that
-/// throws fails the decode of that object with the exception's message.
-using Transform = std::function<void(std::string& json)>;
-
-/// Runs `first`, then `second`. Either may be empty.
-Transform compose(Transform first, Transform second);
 
 struct DecodeOptions {
   bool strip_managed_fields = true;  ///< Cut metadata.managedFields out of the stored text.

@@ -37,6 +37,7 @@ struct ReflectorPolicyOptions {
   std::string label_selector;
   std::string field_selector;
   bool metadata_only = false;  ///< list and watch PartialObjectMetadata (ListOptions)
+  Transform transform;         ///< edits each listed and watched object (ListOptions)
   int64_t page_size = 500;
   /// The first list asks for resourceVersion "0", any state the watch cache has (client-go's
   /// choice: cheap for the server, but served in one page). false: a consistent, paginated list
@@ -107,6 +108,7 @@ class ReflectorPolicy {
   std::string relist_resource_version() const;
 
  private:
+  ListOptions base_options() const;
   Action list_action(std::chrono::milliseconds delay) const;
   Action watch_action(std::chrono::milliseconds delay);
   std::chrono::milliseconds backoff(Clock::time_point now);

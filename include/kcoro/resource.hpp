@@ -17,6 +17,8 @@
 // - Pure functions, no I/O, no Asio: this header belongs to the core layer.
 #pragma once
 
+#include "kcoro/transform.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -42,6 +44,9 @@ struct ListOptions {
   /// object's apiVersion, kind and metadata only) instead of whole objects, as client-go's
   /// metadata client does. Lists and watches of any resource, custom ones included.
   bool metadata_only = false;
+  /// Not a query parameter: edits each object of the list or watch at decode time, after the
+  /// client's own transform (transform.hpp).
+  Transform transform;
 };
 
 /// One REST resource of the API server (group/version/kind/plural and scope).

@@ -217,6 +217,7 @@ void Informer::start() {
   ro.policy.label_selector = s->opts.label_selector;
   ro.policy.field_selector = s->opts.field_selector;
   ro.policy.metadata_only = s->opts.metadata_only;
+  ro.policy.transform = compose(ro.policy.transform, s->opts.transform);
   ro.seed = s->opts.seed;
   ro.logger = s->logger;
   s->reflector = std::make_unique<Reflector>(s->client, s->channel, ro);

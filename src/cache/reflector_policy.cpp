@@ -21,31 +21,30 @@ std::string ReflectorPolicy::relist_resource_version() const {
 
 ReflectorPolicy::Action ReflectorPolicy::start() {
   if (streaming_) {
-    Action a;
+    // A watch from last_rv_ ("" on the first: the most recent state) that lists first.
+    Action a = watch_action(std::chrono::milliseconds(0));
     a.step = Step::streaming_list;
-    a.options.label_selector = opts_.label_selector;
-    a.options.field_selector = opts_.field_selector;
-    a.options.metadata_only = opts_.metadata_only;
-    a.options.watch = true;
-    a.options.allow_watch_bookmarks = true;
     a.options.send_initial_events = true;
     a.options.resource_version_match = "NotOlderThan";
-    a.options.resource_version = last_rv_;  // "" on the first: the most recent state
-    std::uniform_int_distribution<int64_t> d(opts_.min_watch_timeout.count(),
-                                             opts_.max_watch_timeout.count() - 1);
-    a.options.timeout_seconds = d(rng_);
     return a;
   }
   return list_action(std::chrono::milliseconds(0));
+}
+
+ListOptions ReflectorPolicy::base_options() const {
+  ListOptions o;
+  o.label_selector = opts_.label_selector;
+  o.field_selector = opts_.field_selector;
+  o.metadata_only = opts_.metadata_only;
+  o.transform = opts_.transform;
+  return o;
 }
 
 ReflectorPolicy::Action ReflectorPolicy::list_action(std::chrono::milliseconds delay) const {
   Action a;
   a.step = Step::list;
   a.delay = delay;
-  a.options.label_selector = opts_.label_selector;
-  a.options.field_selector = opts_.field_selector;
-  a.options.metadata_only = opts_.metadata_only;
+  a.options = base_options();
   a.options.limit = opts_.page_size;
   a.options.resource_version = relist_resource_version();
   return a;
@@ -55,9 +54,7 @@ ReflectorPolicy::Action ReflectorPolicy::watch_action(std::chrono::milliseconds 
   Action a;
   a.step = Step::watch;
   a.delay = delay;
-  a.options.label_selector = opts_.label_selector;
-  a.options.field_selector = opts_.field_selector;
-  a.options.metadata_only = opts_.metadata_only;
+  a.options = base_options();
   a.options.watch = true;
   a.options.allow_watch_bookmarks = true;
   a.options.resource_version = last_rv_;

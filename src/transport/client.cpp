@@ -302,6 +302,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
     return obj;
   }
+  /// The client's decode options, with a list or watch's own transform after the client's.
+  DecodeOptions decode_options(const ListOptions& lo) const {
+    DecodeOptions d = opts_decode;
+    if (lo.transform) d.transform = compose(d.transform, lo.transform);
+    return d;
+  }
   DecodeOptions opts_decode;
 };
 
@@ -436,7 +442,7 @@ awaitable<ObjectPtr> ListStream::next() {
       co_await s.client->check(o);
       s.conn = std::move(o.conn);
       s.parser = std::move(o.parser);
-      s.decoder.emplace(s.client->opts_decode);
+      s.decoder.emplace(s.client->decode_options(page));
     }
     const std::string_view piece =
         co_await read_body_piece(s.conn, *s.parser, s.client->opts.stream_idle_timeout);
@@ -482,7 +488,7 @@ awaitable<ListPage> Client::list(const Resource& r, std::string_view ns, ListOpt
   opts.watch = false;
   auto o = co_await impl_->open("GET", r.list_url(ns, opts), {}, {}, true, accept_for(opts));
   co_await impl_->check(o);
-  ListDecoder decoder(impl_->opts_decode);
+  ListDecoder decoder(impl_->decode_options(opts));
   ListPage page;
   for (;;) {
     const std::string_view piece =
@@ -523,7 +529,7 @@ awaitable<WatchStream> Client::watch(const Resource& r, std::string_view ns, Lis
   s->client = impl_;
   s->conn = std::move(o.conn);
   s->parser = std::move(o.parser);
-  s->decoder = WatchDecoder(impl_->opts_decode);
+  s->decoder = WatchDecoder(impl_->decode_options(opts));
   co_return WatchStream(std::move(s));
 }
 
