@@ -2,6 +2,8 @@
 // sets. Not a public interface; tests may include it (private_inc) to test the pieces directly.
 #pragma once
 
+#include "kcoro/label_selector.hpp"
+
 #include <boost/json.hpp>
 
 #include <cstdint>
@@ -33,23 +35,12 @@ void sort_keys(json::value& v);
 
 // --- selectors ---------------------------------------------------------------------------------
 
-struct LabelRequirement {
-  enum class Op { Eq, NotEq, In, NotIn, Exists, NotExists, Gt, Lt };
-  std::string key;
-  Op op = Op::Exists;
-  std::vector<std::string> values;
-};
+using kcoro::LabelRequirement;
+using kcoro::LabelSelector;
+using kcoro::parse_label_selector;
 
-struct LabelSelector {
-  std::vector<LabelRequirement> reqs;
-  bool empty() const { return reqs.empty(); }
-  /// `labels` may be null (no labels).
-  bool matches(const json::object* labels) const;
-};
-
-/// Parses the labelSelector query syntax: `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`,
-/// `k`, `!k`, `k>n`, `k<n`, joined by commas. On failure returns nullopt and sets `error`.
-std::optional<LabelSelector> parse_label_selector(std::string_view s, std::string& error);
+/// `labels` may be null (no labels).
+bool matches(const LabelSelector& selector, const json::object* labels);
 
 struct FieldRequirement {
   std::string field;

@@ -175,7 +175,7 @@ std::optional<uint64_t> parse_rv(const std::string& s) {
 bool WatchFilter::matches(const Stored& s) const {
   const json::object& meta = *get_object(s.obj, "metadata");
   if (!ns.empty() && res->namespaced && get_string(meta, "namespace") != ns) return false;
-  if (!labels.empty() && !labels.matches(get_object(meta, "labels"))) return false;
+  if (!labels.empty() && !fake::matches(labels, get_object(meta, "labels"))) return false;
   if (!fields.empty() && !fields.matches(s.obj)) return false;
   return true;
 }
