@@ -12,6 +12,8 @@
 //   have synced, then runs `workers` coroutines, each on its own strand of the controller's
 //   executor (a thread pool runs them in parallel). A key is reconciled by at most one worker at a
 //   time and keys added while it runs are coalesced into one more run after it (WorkQueue).
+// - Reads. Context::get and list read the caches of the controller's sources (and of reads());
+//   asking for anything else throws NotWatchedError, a terminal error naming the resource.
 // - Reconciler. `awaitable<Result>(const Request&, Context&)`, any callable. It runs on its
 //   worker's strand. Its answer, or a thrown exception (TerminalError: terminal; anything else:
 //   error), goes through retry_policy() (reconcile.hpp): errors are retried with the queue's rate
@@ -40,6 +42,7 @@
 
 #include "kcoro/client.hpp"
 #include "kcoro/informer.hpp"
+#include "kcoro/label_selector.hpp"
 #include "kcoro/metrics.hpp"
 #include "kcoro/predicates.hpp"
 #include "kcoro/reconcile.hpp"
@@ -101,15 +104,29 @@ namespace detail {
 struct ControllerState;
 }
 
+/// A reconciler asked the cache for a resource its controller does not watch or read (or for a
+/// namespace its cache does not hold). Retrying cannot help: the key is dropped with this message.
+class NotWatchedError : public TerminalError {
+ public:
+  using TerminalError::TerminalError;
+};
+
 /// What a reconciler may use during one call.
 class Context {
  public:
   const Request& request() const noexcept { return request_; }
   Client& client() const noexcept;
-  /// The store of the first source watching `r`; throws std::out_of_range if none does.
+  /// From the cache: the object `ns/name` of `r` (ns ignored for cluster-scoped resources), or
+  /// nullptr when the cache has none. Throws NotWatchedError when no source caches `r` in `ns`.
+  ObjectPtr get(const Resource& r, std::string_view ns, std::string_view name) const;
+  /// From the cache: the objects of `r` in `ns` (empty: every cached namespace) whose labels
+  /// match `selector`. Throws NotWatchedError when no source caches `r` (in `ns`).
+  std::vector<ObjectPtr> list(const Resource& r, std::string_view ns = {},
+                              const LabelSelector& selector = {}) const;
+  /// The store of the first source watching `r`; throws NotWatchedError if none does.
   std::shared_ptr<const Store> store(const Resource& r) const;
   /// The store of the first source whose resource plural ("pods", "foos") is `name`; throws
-  /// std::out_of_range if none is.
+  /// NotWatchedError if none is.
   std::shared_ptr<const Store> store(std::string_view name) const;
   const KeyLogger& log() const noexcept { return log_; }
   /// ControllerOptions::recorder; nullptr when none was given.
@@ -145,6 +162,9 @@ struct ControllerOptions {
   std::shared_ptr<spdlog::logger> logger;
   /// Handed to reconcilers through Context::recorder().
   EventRecorder* recorder = nullptr;
+  /// The sources' handlers get every cached object again this often (an update of the object to
+  /// itself, client-go's resync); 0: never.
+  std::chrono::milliseconds resync_period{0};
 };
 
 class Controller {
@@ -162,6 +182,12 @@ class Controller {
   Controller& watches(Informer& informer, MapFunc map, Predicate predicate = {});
   /// Enqueues the key of the controlling owner of kind `owner_kind` of each notified object.
   Controller& owns(Informer& informer, std::string owner_kind, Predicate predicate = {});
+  /// Enqueues the key of the controlling owner of each notified object when that owner is of
+  /// `owner`'s API group and kind.
+  Controller& owns(Informer& informer, const Resource& owner, Predicate predicate = {});
+  /// Makes `informer`'s cache readable through Context::get and list, enqueuing nothing; run()
+  /// starts it and waits for its sync like the others.
+  Controller& reads(Informer& informer);
 
   /// Waits for the informers' sync, runs the workers until stop(); see the contract.
   boost::asio::awaitable<void> run();

@@ -104,4 +104,9 @@ QueueOps retry_policy(Result::Kind result, std::chrono::nanoseconds requeue_afte
 /// The key of `obj`'s controlling owner if that owner is of kind `owner_kind`, in obj's namespace.
 std::optional<Request> owner_request(const Object& obj, std::string_view owner_kind);
 
+/// As above, when the owner's API group (the part of its apiVersion before '/'; "" for "v1") is
+/// `owner_group` too: a Foo of another group is not this controller's Foo.
+std::optional<Request> owner_request(const Object& obj, std::string_view owner_group,
+                                     std::string_view owner_kind);
+
 }  // namespace kcoro

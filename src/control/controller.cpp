@@ -163,6 +163,7 @@ struct ControllerState {
     Informer* informer;
     std::shared_ptr<const Store> store;
     Resource resource;
+    std::string ns;  // "": every namespace
   };
   struct Worker {
     net::strand<net::any_io_executor> strand;
@@ -355,16 +356,63 @@ Client& Context::client() const noexcept {
   return st_.client;
 }
 
+namespace {
+
+[[noreturn]] void not_watched(const ControllerState& st, const Resource& r, std::string_view ns) {
+  std::string what = "controller " + st.opts.name + " does not watch " + r.plural;
+  if (!r.group.empty()) what += "." + r.group;
+  if (!ns.empty() && r.namespaced) what += " in namespace " + std::string(ns);
+  throw NotWatchedError(what + " (add it to the controller: for_, owns, watches or reads)");
+}
+
+bool covers(const ControllerState::Source& s, const Resource& r, std::string_view ns) {
+  return s.resource == r && (s.ns.empty() || !r.namespaced || s.ns == ns);
+}
+
+}  // namespace
+
+ObjectPtr Context::get(const Resource& r, std::string_view ns, std::string_view name) const {
+  for (const auto& s : st_.sources) {
+    if (!covers(s, r, ns)) continue;
+    if (!r.namespaced || ns.empty()) return s.store->get(name);
+    std::string key;
+    key.reserve(ns.size() + 1 + name.size());
+    key.append(ns).append("/").append(name);
+    return s.store->get(key);
+  }
+  not_watched(st_, r, ns);
+}
+
+std::vector<ObjectPtr> Context::list(const Resource& r, std::string_view ns,
+                                     const LabelSelector& selector) const {
+  std::vector<ObjectPtr> out;
+  bool found = false;
+  std::vector<const Store*> seen;  // a store twice (two sources on one informer) lists once
+  for (const auto& s : st_.sources) {
+    if (s.resource != r || (!ns.empty() && !covers(s, r, ns))) continue;
+    found = true;
+    if (std::find(seen.begin(), seen.end(), s.store.get()) != seen.end()) continue;
+    seen.push_back(s.store.get());
+    for (auto& o : s.store->list()) {
+      if (!ns.empty() && r.namespaced && o->meta().ns != ns) continue;
+      if (!selector.empty() && !selector.matches(o->meta().labels)) continue;
+      out.push_back(std::move(o));
+    }
+  }
+  if (!found) not_watched(st_, r, ns);
+  return out;
+}
+
 std::shared_ptr<const Store> Context::store(const Resource& r) const {
   for (const auto& s : st_.sources)
     if (s.resource == r) return s.store;
-  throw std::out_of_range("no source watches " + r.plural);
+  not_watched(st_, r, {});
 }
 
 std::shared_ptr<const Store> Context::store(std::string_view name) const {
   for (const auto& s : st_.sources)
     if (s.resource.plural == name) return s.store;
-  throw std::out_of_range("no source watches " + std::string(name));
+  throw NotWatchedError("controller " + st_.opts.name + " does not watch " + std::string(name));
 }
 
 EventRecorder* Context::recorder() const noexcept {
@@ -381,34 +429,61 @@ Controller::~Controller() {
   st_->queue->shutdown();
 }
 
+namespace {
+
+// Registers `informer` as a source; with `src`, also the handler that turns its events into keys.
+void add_source(ControllerState& st, Informer& informer, std::optional<Source> src,
+                Predicate predicate) {
+  check_not_running(st);
+  st.sources.push_back(
+      {&informer, informer.store(), informer.options().resource, informer.options().ns});
+  if (!src) return;
+  HandlerOptions ho;
+  ho.resync_period = st.opts.resync_period;
+  informer.add_handler(make_handler(st.queue, std::move(predicate), std::move(*src)), ho);
+}
+
+}  // namespace
+
 Controller& Controller::watches(Informer& informer, Predicate predicate) {
-  check_not_running(*st_);
-  st_->sources.push_back({&informer, informer.store(), informer.options().resource});
-  informer.add_handler(make_handler(st_->queue, std::move(predicate),
-                                    {[](const Object& o, Queue& q) { q.add(o.key()); }, false}));
+  add_source(*st_, informer, Source{[](const Object& o, Queue& q) { q.add(o.key()); }, false},
+             std::move(predicate));
   return *this;
 }
 
 Controller& Controller::watches(Informer& informer, MapFunc map, Predicate predicate) {
-  check_not_running(*st_);
-  st_->sources.push_back({&informer, informer.store(), informer.options().resource});
-  informer.add_handler(make_handler(st_->queue, std::move(predicate),
-                                    {[map = std::move(map)](const Object& o, Queue& q) {
-                                       for (const Request& r : map(o))
-                                         q.add(r.str());
-                                     },
-                                     true}));
+  add_source(*st_, informer,
+             Source{[map = std::move(map)](const Object& o, Queue& q) {
+                      for (const Request& r : map(o))
+                        q.add(r.str());
+                    },
+                    true},
+             std::move(predicate));
   return *this;
 }
 
 Controller& Controller::owns(Informer& informer, std::string owner_kind, Predicate predicate) {
-  check_not_running(*st_);
-  st_->sources.push_back({&informer, informer.store(), informer.options().resource});
-  informer.add_handler(make_handler(st_->queue, std::move(predicate),
-                                    {[kind = std::move(owner_kind)](const Object& o, Queue& q) {
-                                       if (auto r = owner_request(o, kind)) q.add(r->str());
-                                     },
-                                     true}));
+  add_source(*st_, informer,
+             Source{[kind = std::move(owner_kind)](const Object& o, Queue& q) {
+                      if (auto r = owner_request(o, kind)) q.add(r->str());
+                    },
+                    true},
+             std::move(predicate));
+  return *this;
+}
+
+Controller& Controller::owns(Informer& informer, const Resource& owner, Predicate predicate) {
+  add_source(*st_, informer,
+             Source{[group = owner.group, kind = owner.kind](const Object& o, Queue& q) {
+                      if (auto r = owner_request(o, group, kind)) q.add(r->str());
+                    },
+                    true},
+             std::move(predicate));
+  return *this;
+}
+
+Controller& Controller::reads(Informer& informer) {
+  add_source(*st_, informer, std::nullopt, {});
   return *this;
 }
 

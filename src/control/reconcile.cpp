@@ -46,4 +46,15 @@ std::optional<Request> owner_request(const Object& obj, std::string_view owner_k
   return Request{std::string(obj.meta().ns), std::string(ref->name)};
 }
 
+std::optional<Request> owner_request(const Object& obj, std::string_view owner_group,
+                                     std::string_view owner_kind) {
+  const OwnerReference* ref = obj.meta().controller_ref();
+  if (!ref) return std::nullopt;
+  const std::size_t slash = ref->api_version.find('/');
+  const std::string_view group =
+      slash == std::string_view::npos ? std::string_view{} : ref->api_version.substr(0, slash);
+  if (group != owner_group) return std::nullopt;
+  return owner_request(obj, owner_kind);
+}
+
 }  // namespace kcoro
