@@ -495,6 +495,7 @@ net::awaitable<void> Controller::run() {
   std::exception_ptr failure;
 
   if (!st->stopping.load()) {
+    st->logger->info("controller {}: Waiting for informer caches to sync", name);
     for (auto& s : st->sources)
       s.informer->start();
     for (auto& s : st->sources) {
@@ -510,7 +511,7 @@ net::awaitable<void> Controller::run() {
   if (!failure && !st->stopping.load()) {
     const int n = st->opts.workers;
     if (st->metrics) st->metrics->max_concurrent->set(n);
-    st->logger->info("controller {}: starting {} worker{}", name, n, n == 1 ? "" : "s");
+    st->logger->info("controller {}: Starting workers (count {})", name, n);
     st->workers_left = n;
     for (int i = 0; i < n; ++i) {
       st->workers.push_back(
@@ -526,6 +527,7 @@ net::awaitable<void> Controller::run() {
                         st->workers_done.try_send(boost::system::error_code{});
                     }));
     }
+    st->logger->info("controller {}: Started workers", name);
     if (st->metrics) {
       co_await (wait_stop(*st) || tick_unfinished_work(*st));
     } else {
@@ -537,6 +539,7 @@ net::awaitable<void> Controller::run() {
   st->stopping = true;
   st->queue->shutdown();
   if (!st->workers.empty()) {
+    st->logger->info("controller {}: Shutting down workers", name);
     net::steady_timer grace(co_await net::this_coro::executor, st->opts.stop_timeout);
     auto first = co_await (st->workers_done.async_receive(net::use_awaitable) ||
                            grace.async_wait(net::use_awaitable));
