@@ -77,7 +77,7 @@ Args App::parse(int argc, char** argv) {
       char* end = nullptr;
       const double seconds = std::strtod(v.c_str(), &end);
       if (end == v.c_str() || *end != '\0' || seconds < 0) usage(2);
-      runtime_.stop_after(std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+      run_for_ = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
     } else {
       rest.push_back(a);
     }
@@ -85,34 +85,48 @@ Args App::parse(int argc, char** argv) {
   return Args(std::move(rest));
 }
 
-Client& App::connect(testing::FakeApiServerOptions demo_options) {
-  ClusterConfig config;
+ClusterConfig App::cluster_config(testing::FakeApiServerOptions demo_options) {
   if (demo_) {
     // --demo: an in-process API server on 127.0.0.1 with its own thread; plain HTTP, no auth.
     fake_ = std::make_unique<testing::FakeApiServer>(std::move(demo_options));
-    config = ClusterConfig::from_url(fake_->url());
     spdlog::info("Demo mode: embedded fake API server at {}", fake_->url());
-  } else {
-    // As client-go: --kubeconfig, $KUBECONFIG, in-cluster (inside a pod), ~/.kube/config.
-    LoadOptions lo;
-    lo.kubeconfig = kubeconfig_;
-    lo.context = context_;
-    lo.master = master_;
-    try {
-      config = load_cluster_config(lo);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr,
-                   "%s: no cluster configuration: %s\n"
-                   "Run it against a cluster with --kubeconfig PATH (or $KUBECONFIG, or from "
-                   "inside a pod),\nor try it without one: %s --demo\n",
-                   name_.c_str(), e.what(), name_.c_str());
-      std::exit(2);
-    }
-    spdlog::info("Using {} ({})", config.server,
-                 config.in_cluster ? std::string("in-cluster") : config.source_file);
+    return ClusterConfig::from_url(fake_->url());
   }
-  client_ = std::make_unique<Client>(runtime_.io_executor(), std::move(config));
+  // As client-go: --kubeconfig, $KUBECONFIG, in-cluster (inside a pod), ~/.kube/config.
+  LoadOptions lo;
+  lo.kubeconfig = kubeconfig_;
+  lo.context = context_;
+  lo.master = master_;
+  ClusterConfig config;
+  try {
+    config = load_cluster_config(lo);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr,
+                 "%s: no cluster configuration: %s\n"
+                 "Run it against a cluster with --kubeconfig PATH (or $KUBECONFIG, or from "
+                 "inside a pod),\nor try it without one: %s --demo\n",
+                 name_.c_str(), e.what(), name_.c_str());
+    std::exit(2);
+  }
+  spdlog::info("Using {} ({})", config.server,
+               config.in_cluster ? std::string("in-cluster") : config.source_file);
+  return config;
+}
+
+Client& App::connect(testing::FakeApiServerOptions demo_options) {
+  client_ =
+      std::make_unique<Client>(runtime_.io_executor(), cluster_config(std::move(demo_options)));
   return *client_;
+}
+
+ManagerOptions App::manager_options(testing::FakeApiServerOptions demo_options) {
+  ManagerOptions o;
+  o.config = cluster_config(std::move(demo_options));
+  return o;
+}
+
+void App::bound(Manager& mgr) const {
+  if (run_for_) mgr.runtime().stop_after(*run_for_);
 }
 
 namespace {
@@ -153,6 +167,7 @@ net::awaitable<void> App::demo_pod_churn() {
 }
 
 int App::run(net::awaitable<void> main) {
+  if (run_for_) runtime_.stop_after(*run_for_);
   const int code = runtime_.run(std::move(main));
   if (code != 0) spdlog::error("{} failed", name_);
   return code;

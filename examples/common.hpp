@@ -11,10 +11,13 @@
 #pragma once
 
 #include "kcoro/client.hpp"
+#include "kcoro/manager.hpp"
 #include "kcoro/runtime.hpp"
 #include "kcoro/testing/fake_apiserver.hpp"
 
 #include <boost/asio/awaitable.hpp>
+
+#include <chrono>
 
 #include <functional>
 #include <memory>
@@ -60,6 +63,11 @@ class App {
   /// the configuration is loaded as client-go does (in-cluster inside a pod). When no
   /// configuration is found, prints how to use --demo or --kubeconfig and exits 2.
   Client& connect(testing::FakeApiServerOptions demo_options = {});
+  /// For an example on a kcoro::Manager: options whose `config` is the cluster, found as
+  /// connect() finds it (--demo starts the embedded server).
+  ManagerOptions manager_options(testing::FakeApiServerOptions demo_options = {});
+  /// --run-for-seconds: stops `mgr` after that long.
+  void bound(Manager& mgr) const;
 
   Runtime& runtime() noexcept { return runtime_; }
   /// The I/O executor: the client, demo coroutines, main.
@@ -91,6 +99,9 @@ class App {
   std::string master_;
   std::string context_;
   bool demo_ = false;
+  std::optional<std::chrono::milliseconds> run_for_;
+
+  ClusterConfig cluster_config(testing::FakeApiServerOptions demo_options);
 
   Runtime runtime_;
   std::unique_ptr<testing::FakeApiServer> fake_;

@@ -87,7 +87,7 @@ for line in "Deployment example-foo created with 1 replicas" "Starting Foo contr
   "lease default/sample-controller: released"; do
   grep -qF -- "$line" "$dir/a.log" || fail "first replica: missing \"$line\""
 done
-for line in "Waiting to lead" "new leader elected: $a_id" "successfully acquired by" \
+for line in "waiting to lead" "new leader elected: $a_id" "successfully acquired by" \
   "Starting Foo controller" "lease default/sample-controller: released"; do
   grep -qF -- "$line" "$dir/b.log" || fail "second replica: missing \"$line\""
 done
