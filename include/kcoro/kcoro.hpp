@@ -17,6 +17,7 @@
 #include "kcoro/metrics.hpp"
 #include "kcoro/metrics_server.hpp"
 #include "kcoro/object.hpp"
+#include "kcoro/owner_reference.hpp"
 #include "kcoro/predicates.hpp"
 #include "kcoro/rate_limiter.hpp"
 #include "kcoro/reconcile.hpp"
