@@ -24,6 +24,7 @@
 #include "kcoro/reflector.hpp"
 #include "kcoro/reflector_policy.hpp"
 #include "kcoro/resource.hpp"
+#include "kcoro/retry.hpp"
 #include "kcoro/runtime.hpp"
 #include "kcoro/store.hpp"
 #include "kcoro/watch_decoder.hpp"

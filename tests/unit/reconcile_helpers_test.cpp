@@ -1,0 +1,37 @@
+// The pure parts of the reconciler helpers: the merge patch of create_or_patch
+// (create_or_update.hpp), the write-conflict predicate and has_finalizer (finalizer.hpp), and
+// the retry backoff's waits (retry.hpp).
+#include "kcoro/retry.hpp"
+
+#include <boost/json.hpp>
+#include <doctest/doctest.h>
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+TEST_CASE("retry_delay: client-go's DefaultRetry and wait.Backoff steps") {
+  kcoro::RetryBackoff def;
+  CHECK(def.steps == 5);
+  CHECK(def.duration == 10ms);
+  CHECK(def.factor == 1.0);
+  CHECK(def.jitter == 0.1);
+  CHECK(kcoro::retry_delay(def, 0, 0.0) == 10ms);
+  CHECK(kcoro::retry_delay(def, 3, 0.0) == 10ms);  // factor 1: constant
+  CHECK(kcoro::retry_delay(def, 3, 0.5) == 10500us);
+  CHECK(kcoro::retry_delay(def, 3, 1.0) == 11ms);  // jitter at most 10%
+
+  kcoro::RetryBackoff exp;
+  exp.duration = 10ms;
+  exp.factor = 5.0;  // client-go's DefaultBackoff
+  exp.jitter = 0;
+  exp.cap = 1s;
+  CHECK(kcoro::retry_delay(exp, 0, 0.9) == 10ms);
+  CHECK(kcoro::retry_delay(exp, 1, 0.9) == 50ms);
+  CHECK(kcoro::retry_delay(exp, 2, 0.9) == 250ms);
+  CHECK(kcoro::retry_delay(exp, 3, 0.9) == 1s);  // capped
+  CHECK(kcoro::retry_delay(exp, 1000, 0.9) == 1s);
+  exp.cap = 0ns;
+  CHECK(kcoro::retry_delay(exp, 1000, 0.9) == 86400s);  // bounded, never overflows
+  exp.duration = 0ns;
+  CHECK(kcoro::retry_delay(exp, 3, 0.9) == 0ns);
+}
