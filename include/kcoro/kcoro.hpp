@@ -8,6 +8,7 @@
 #include "kcoro/delta_channel.hpp"
 #include "kcoro/error.hpp"
 #include "kcoro/event_recorder.hpp"
+#include "kcoro/finalizer.hpp"
 #include "kcoro/informer.hpp"
 #include "kcoro/json.hpp"
 #include "kcoro/kubeconfig.hpp"

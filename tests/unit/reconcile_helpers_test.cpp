@@ -1,6 +1,7 @@
 // The pure parts of the reconciler helpers: the merge patch of create_or_patch
 // (create_or_update.hpp), the write-conflict predicate and has_finalizer (finalizer.hpp), and
 // the retry backoff's waits (retry.hpp).
+#include "kcoro/finalizer.hpp"
 #include "kcoro/retry.hpp"
 
 #include <boost/json.hpp>
@@ -8,6 +9,33 @@
 
 namespace json = boost::json;
 using namespace std::chrono_literals;
+
+TEST_CASE("is_write_conflict: 409 Conflict or a failed JSON-patch test, nothing else") {
+  using kcoro::ApiError;
+  CHECK(kcoro::is_write_conflict(ApiError(409, R"({"kind":"Status","reason":"Conflict",
+      "message":"the object has been modified","code":409})")));
+  CHECK_FALSE(kcoro::is_write_conflict(ApiError(409, R"({"kind":"Status",
+      "reason":"AlreadyExists","message":"exists","code":409})")));
+  // kube-apiserver's answer to a failed test op (NewGenericServerResponse, 422).
+  CHECK(kcoro::is_write_conflict(ApiError(422, R"({"kind":"Status","status":"Failure",
+      "message":"the server rejected our request due to an error in our request",
+      "reason":"Invalid","details":{"causes":[{"reason":"UnexpectedServerResponse",
+      "message":"testing value /metadata/resourceVersion failed: test failed"}]},"code":422})")));
+  CHECK_FALSE(kcoro::is_write_conflict(ApiError(422, R"({"kind":"Status","reason":"Invalid",
+      "message":"spec.x: Invalid value","code":422})")));
+  CHECK_FALSE(kcoro::is_write_conflict(ApiError(404, R"({"kind":"Status","reason":"NotFound",
+      "message":"not found","code":404})")));
+}
+
+TEST_CASE("has_finalizer") {
+  auto obj = kcoro::Object::parse(
+      R"({"kind":"ConfigMap","metadata":{"name":"x","finalizers":["a/b","c"]}})");
+  CHECK(kcoro::has_finalizer(*obj, "a/b"));
+  CHECK(kcoro::has_finalizer(*obj, "c"));
+  CHECK_FALSE(kcoro::has_finalizer(*obj, "a"));
+  auto none = kcoro::Object::parse(R"({"kind":"ConfigMap","metadata":{"name":"x"}})");
+  CHECK_FALSE(kcoro::has_finalizer(*none, "c"));
+}
 
 TEST_CASE("retry_delay: client-go's DefaultRetry and wait.Backoff steps") {
   kcoro::RetryBackoff def;
