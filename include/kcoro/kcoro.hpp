@@ -5,6 +5,7 @@
 #include "kcoro/backoff.hpp"
 #include "kcoro/client.hpp"
 #include "kcoro/controller.hpp"
+#include "kcoro/create_or_update.hpp"
 #include "kcoro/delta_channel.hpp"
 #include "kcoro/error.hpp"
 #include "kcoro/event_recorder.hpp"

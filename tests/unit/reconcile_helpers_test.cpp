@@ -1,6 +1,7 @@
 // The pure parts of the reconciler helpers: the merge patch of create_or_patch
 // (create_or_update.hpp), the write-conflict predicate and has_finalizer (finalizer.hpp), and
 // the retry backoff's waits (retry.hpp).
+#include "kcoro/create_or_update.hpp"
 #include "kcoro/finalizer.hpp"
 #include "kcoro/retry.hpp"
 
@@ -9,6 +10,23 @@
 
 namespace json = boost::json;
 using namespace std::chrono_literals;
+
+TEST_CASE("merge_patch_diff: changed and new members, removed as null, arrays whole") {
+  auto before = json::parse(R"({"a":1,"b":{"c":2,"d":3},"e":[1,2],"f":"x","g":{"h":1}})");
+  auto after = json::parse(R"({"a":1,"b":{"c":2,"d":4,"n":true},"e":[1],"g":{"h":1},"z":{}})");
+  CHECK(json::value(kcoro::merge_patch_diff(before.as_object(), after.as_object())) ==
+        json::parse(R"({"b":{"d":4,"n":true},"e":[1],"f":null,"z":{}})"));
+  CHECK(kcoro::merge_patch_diff(before.as_object(), before.as_object()).empty());
+}
+
+TEST_CASE("OperationResult names are controller-runtime's") {
+  using kcoro::OperationResult;
+  CHECK(kcoro::to_string(OperationResult::unchanged) == "unchanged");
+  CHECK(kcoro::to_string(OperationResult::created) == "created");
+  CHECK(kcoro::to_string(OperationResult::updated) == "updated");
+  CHECK(kcoro::to_string(OperationResult::updated_status) == "updatedStatus");
+  CHECK(kcoro::to_string(OperationResult::updated_status_only) == "updatedStatusOnly");
+}
 
 TEST_CASE("is_write_conflict: 409 Conflict or a failed JSON-patch test, nothing else") {
   using kcoro::ApiError;
