@@ -134,6 +134,41 @@ void take_changed_fields(const ResourceInfo& r, const json::object* old_obj, jso
                         !r.builtin);
 }
 
+/// kube-apiserver's ValidateNoNewFinalizers: an object being deleted takes no new finalizer.
+void check_no_new_finalizers(const ResourceInfo& r, const json::object& old_meta,
+                             const json::object& next) {
+  if (!old_meta.contains("deletionTimestamp")) return;
+  auto finalizers = [](const json::object* meta) {
+    std::vector<std::string> out;
+    auto it = meta ? meta->find("finalizers") : nullptr;
+    if (!meta || it == meta->end() || !it->value().is_array()) return out;
+    for (const auto& f : it->value().get_array()) {
+      if (f.is_string()) out.emplace_back(f.get_string());
+    }
+    return out;
+  };
+  auto old_f = finalizers(&old_meta);
+  auto new_f = finalizers(get_object(next, "metadata"));
+  std::vector<std::string> extra;
+  for (auto& f : new_f) {
+    if (std::find(old_f.begin(), old_f.end(), f) == old_f.end() &&
+        std::find(extra.begin(), extra.end(), f) == extra.end()) {
+      extra.push_back(f);
+    }
+  }
+  if (extra.empty()) return;
+  std::sort(extra.begin(), extra.end());  // Go's sets.String.List()
+  std::string list;
+  for (const auto& f : extra)
+    list += (list.empty() ? "\"" : ", \"") + f + "\"";
+  fail_invalid(r, get_string(old_meta, "name"),
+               {{"FieldValueForbidden",
+                 "Forbidden: no new finalizers can be added if the object is being deleted, found "
+                 "new finalizers []string{" +
+                     list + "}",
+                 "metadata.finalizers"}});
+}
+
 }  // namespace
 
 int64_t int_of(const json::value* v, int64_t dflt) {
@@ -325,6 +360,7 @@ StoredPtr Impl::do_update(const ResourceInfo& r, const StoredPtr& prev, json::ob
   next["kind"] = old.at("kind");
   if (r.builtin || !next.contains("apiVersion")) next["apiVersion"] = old.at("apiVersion");
   validate(r, next);
+  check_no_new_finalizers(r, old_meta, next);
   if (managed) {
     take_changed_fields(r, &old, next, manager, operation, subresource,
                         rfc3339(std::chrono::system_clock::now()));

@@ -145,6 +145,18 @@ TEST_CASE("FakeCluster finalizers and deletion") {
   uint64_t rv = c.resource_version();
   CHECK(c.handle(request("DELETE", kConfigMaps + "/f")).status == 200);
   CHECK(c.resource_version() == rv);
+  // No new finalizer on an object being deleted (kube-apiserver's ValidateNoNewFinalizers).
+  r = c.handle(request("PATCH", kConfigMaps + "/f",
+                       R"([{"op":"add","path":"/metadata/finalizers/-","value":"b/new"},
+                           {"op":"add","path":"/metadata/finalizers/-","value":"a/new"}])",
+                       "application/json-patch+json"));
+  CHECK(r.status == 422);
+  CHECK(body_of(r).at("message") ==
+        "ConfigMap \"f\" is invalid: metadata.finalizers: Forbidden: no new finalizers can be "
+        "added if the object is being deleted, found new finalizers []string{\"a/new\", "
+        "\"b/new\"}");
+  CHECK(body_of(r).at("details").at("causes").at(0).at("reason") == "FieldValueForbidden");
+  CHECK(c.resource_version() == rv);
   r = c.handle(request("PATCH", kConfigMaps + "/f", R"({"metadata":{"finalizers":null}})",
                        "application/merge-patch+json"));
   CHECK(r.status == 200);
