@@ -7,7 +7,10 @@
 
 #include <doctest/doctest.h>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -682,4 +685,30 @@ TEST_CASE("client: the rate limit spaces requests") {
       co_await client.get(res::pods, "default", "a");
     CHECK(std::chrono::steady_clock::now() - t0 >= 190ms);  // 4 waits of 50 ms
   });
+}
+
+TEST_CASE("client: a Client made on a strand inside a coroutine, used and destroyed there") {
+  FakeApiServer server;
+  server.cluster().apply_object(configmap_json("c1"));
+  boost::asio::io_context io;
+  std::exception_ptr error;
+  int done = 0;
+  auto use = [&](std::string path) -> net::awaitable<void> {
+    // The executor first: GCC 12 destroys twice the temporaries of a full-expression that holds
+    // a co_await (here config_for's ClusterConfig), so the two stay apart.
+    auto ex = co_await net::this_coro::executor;  // the strand
+    Client c(ex, config_for(server));
+    const kcoro::RawResponse r = co_await c.request("GET", path);
+    CHECK(r.status == 200);
+    ++done;
+  };
+  net::co_spawn(net::make_strand(io.get_executor()),
+                [&]() -> net::awaitable<void> {
+                  co_await use("/api/v1/namespaces/default/configmaps/c1");
+                  co_await use("/api/v1/namespaces/default/configmaps");
+                },
+                [&](std::exception_ptr e) { error = e; });
+  io.run_for(10s);
+  if (error) std::rethrow_exception(error);
+  CHECK(done == 2);
 }
