@@ -94,6 +94,11 @@ class Informer {
 
   /// Adds an index to the store (before or after objects exist).
   void add_index(std::string name, IndexFunc func);
+  /// Warms the cache before start(), as client-go's `indexer.Add` does: `obj` is in the store
+  /// at once, notifying no handler; the first list then reports it as updated, or, when the
+  /// server no longer has it, as deleted with tombstone=true. Throws std::logic_error once
+  /// started.
+  void prime(ObjectPtr obj);
 
   /// The cache, for readers on any thread.
   std::shared_ptr<const Store> store() const;

@@ -291,6 +291,12 @@ void Informer::add_index(std::string name, IndexFunc func) {
   });
 }
 
+void Informer::prime(ObjectPtr obj) {
+  if (state_->started.load()) throw std::logic_error("Informer::prime after start()");
+  if (!obj) throw std::invalid_argument("Informer::prime: a null object");
+  state_->writer.upsert(std::move(obj));
+}
+
 std::shared_ptr<const Store> Informer::store() const {
   return state_->writer.store();
 }

@@ -147,6 +147,30 @@ TEST_CASE("informer: adds, updates and deletes arrive in order; a late handler g
   });
 }
 
+TEST_CASE("informer: a primed cache turns what the server no longer has into tombstones") {
+  FakeApiServer server;
+  server.cluster().apply_object(configmap_json("kept", "new"));
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client client(ex, config_for(server));
+    Informer inf(client, configmaps(), ex);
+    Recorder rec;
+    inf.add_handler(rec.handler());
+    // What a previous run knew: one object still there (changed since), one gone.
+    inf.prime(kcoro::Object::parse(configmap_json("kept", "old")));
+    inf.prime(kcoro::Object::parse(configmap_json("gone", "old")));
+    CHECK(inf.store()->size() == 2);
+    inf.start();
+    CHECK_THROWS_AS(inf.prime(kcoro::Object::parse(configmap_json("late"))), std::logic_error);
+    co_await inf.wait_for_sync();
+    CHECK(co_await eventually([&] { return rec.log.size() == 2; }));
+    std::sort(rec.log.begin(), rec.log.end());
+    // Priming notifies nobody; the first list's verdict on each primed object does.
+    CHECK(rec.log == std::vector<std::string>{"delete gone tombstone", "update kept new"});
+    CHECK(inf.store()->get("default/gone") == nullptr);
+    inf.stop();
+  });
+}
+
 TEST_CASE("informer: a watch cut mid-event resumes with no loss and no duplicate") {
   FakeApiServer server;
   // A real cluster's resourceVersion is never 0 (a watch from "0" starts at the current state).
