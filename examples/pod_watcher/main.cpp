@@ -1,16 +1,19 @@
 // pod_watcher — client-go's workqueue example (k8s.io/client-go/examples/workqueue) with kcoro.
 //
-// A pod informer keeps a cache of the pods of one namespace. Its handlers do no work: they put
-// the pod's "namespace/name" key on a rate-limited work queue (kcoro::Controller does that, and
-// counts deletions, tombstones included). Workers take keys off the queue, look the pod up in the
-// cache and print what they find. A failed sync is retried with backoff 5 times, then dropped.
+// A pod informer keeps a cache (the indexer) of the pods of one namespace. Its handlers do no
+// work: they put the pod's "namespace/name" key on a rate-limited WorkQueue. Workers take keys
+// off the queue (processNextItem), look the pod up in the cache and print what they find
+// (syncToStdout); a failed sync is retried with backoff while it failed fewer than 5 times, then
+// dropped (handleErr). This example shows the raw pieces; kcoro::Manager and its controller
+// builder wire them for you (examples/sample_controller).
 //
 //   pod_watcher --demo --run-for-seconds 5          # against an embedded fake API server
 //   pod_watcher --kubeconfig ~/.kube/config         # against a cluster; Ctrl-C stops it
 #include "../common.hpp"
 
-#include "kcoro/controller.hpp"
+#include "kcoro/error.hpp"
 #include "kcoro/informer.hpp"
+#include "kcoro/workqueue.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -22,11 +25,72 @@
 
 namespace net = boost::asio;
 namespace res = kcoro::resources;
-using namespace std::chrono_literals;
 
 namespace {
 
 constexpr int kMaxRetries = 5;  // client-go's example: 5 tries, then the key is dropped
+
+// The example's Controller: a queue of keys, the informer's cache, and what a worker does.
+struct Controller {
+  kcoro::WorkQueue<std::string>& queue;
+  std::shared_ptr<const kcoro::Store> indexer;
+  std::string fail_pod;  // --fail-pod: a pod that cannot be synced, to show retries and the drop
+
+  // syncToStdout: the business logic. It reads the cache, never the API.
+  void sync_to_stdout(const std::string& key) const {
+    auto parsed = kcoro::ObjectKey::parse(key);
+    if (parsed && !fail_pod.empty() && parsed->name == fail_pod)
+      throw std::runtime_error("cannot sync pod " + fail_pod + " (--fail-pod)");
+    auto pod = indexer->get(key);
+    if (!pod) {
+      spdlog::info("Pod {} does not exist anymore", key);
+    } else {
+      // Note that you also have to check the uid if you have a local controlled resource, which
+      // depends on the actual instance, to detect that a Pod was recreated with the same name.
+      spdlog::info("Sync/Add/Update for Pod {}", pod->meta().name);
+    }
+  }
+
+  // handleErr: forget a key that synced; retry one that failed fewer than 5 times; else drop it.
+  void handle_err(std::exception_ptr err, const std::string& key) {
+    if (!err) {
+      queue.forget(key);  // its rate-limit history goes
+      return;
+    }
+    const std::string message = kcoro::exception_message(err);
+    if (queue.num_requeues(key) < kMaxRetries) {
+      spdlog::info("Error syncing pod {}: {}", key, message);
+      queue.add_rate_limited(key);  // back later, after the limiter's delay
+      return;
+    }
+    queue.forget(key);
+    spdlog::info("Dropping pod \"{}\" out of the queue: {}", key, message);
+  }
+
+  // processNextItem: one key off the queue; false once the queue is shut down.
+  net::awaitable<bool> process_next_item() {
+    std::optional<std::string> key = co_await queue.get();
+    if (!key) co_return false;
+    std::exception_ptr err;
+    try {
+      sync_to_stdout(*key);
+    } catch (...) {
+      err = std::current_exception();
+    }
+    handle_err(err, *key);
+    queue.done(*key);  // the key may be handed out again (to any worker)
+    co_return true;
+  }
+
+  // runWorker. (The co_await stays out of the loop's condition: GCC 12 miscompiles a co_await of
+  // a bool in a condition.)
+  net::awaitable<void> run_worker() {
+    for (;;) {
+      const bool more = co_await process_next_item();
+      if (!more) break;
+    }
+  }
+};
 
 }  // namespace
 
@@ -55,70 +119,46 @@ int main(int argc, char** argv) {
 
   // 2. The cluster: a real one, or (--demo) an embedded fake API server.
   kcoro::Client& client = app.connect();
-  if (app.demo()) {
-    // A few pods to start with; demo_pod_churn adds, changes and removes more while it runs.
-    app.seed_demo_pods(5);
-  }
+  if (app.demo()) app.seed_demo_pods(5);  // demo_pod_churn adds, changes and removes more
 
-  // 3. The informer: list + watch pods, cached in a Store.
+  // 3. The queue, and the informer whose handlers only add keys to it. A deletion hands over the
+  //    last known pod (tombstones too), whose key is the pod's.
+  kcoro::WorkQueue<std::string> queue(app.worker_executor());
   kcoro::InformerOptions io;
   io.resource = res::pods;
   io.ns = ns;
   kcoro::Informer informer(client, io, app.informer_executor(), app.executor());
+  informer.add_handler({
+      .on_add = [&](const kcoro::ObjectPtr& obj) { queue.add(obj->key()); },
+      .on_update = [&](const kcoro::ObjectPtr&,
+                       const kcoro::ObjectPtr& obj) { queue.add(obj->key()); },
+      .on_delete = [&](const kcoro::ObjectPtr& obj, bool) { queue.add(obj->key()); },
+  });
+  Controller controller{queue, informer.store(), fail_pod};
 
-  // 4. The sync handler: what a worker does with one key. It reads the cache, never the API.
-  auto sync = [&](const kcoro::Request& req, kcoro::Context& ctx) -> net::awaitable<kcoro::Result> {
-    const std::string key = req.str();
-    try {
-      // --fail-pod: pretend this pod cannot be synced, to show the retries and the drop.
-      if (!fail_pod.empty() && req.name == fail_pod)
-        throw std::runtime_error("cannot sync pod " + req.name + " (--fail-pod)");
-      auto pod = informer.store()->get(key);
-      if (!pod) {
-        // Deleted (or never existed, like --warm-pod): the cache no longer has it.
-        spdlog::info("Pod {} does not exist anymore", key);
-      } else {
-        // Note that you also have to check the uid if you have a local controlled resource,
-        // which depends on the actual instance, to detect that a Pod was recreated.
-        spdlog::info("Sync/Add/Update for Pod {}", pod->meta().name);
-      }
-    } catch (const std::exception& e) {
-      // handleErr: retry with the queue's backoff while the key has failed < 5 times.
-      if (ctx.retries() < kMaxRetries) {
-        spdlog::info("Error syncing pod {}: {}", key, e.what());
-      } else {
-        spdlog::info("Dropping pod \"{}\" out of the queue: {}", key, e.what());
-      }
-      throw;  // the Controller requeues rate-limited, or forgets the key after 5 failures
-    }
-    co_return kcoro::Result::done();
-  };
+  // 4. Warm up the cache: suppose we knew about a pod on our last run. If it is not there
+  //    anymore, the first list turns it into a delete, and its key comes through the queue.
+  if (!warm_pod.empty()) {
+    informer.prime(kcoro::Object::parse(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" +
+                                        warm_pod + R"(","namespace":")" +
+                                        (ns.empty() ? "default" : ns) + R"("}})"));
+  }
 
-  // 5. The controller: informer events → keys on a rate-limited queue → `workers` workers.
-  kcoro::ControllerOptions co;
-  co.name = "pod-controller";
-  co.workers = workers;
-  co.max_retries = kMaxRetries;
-  co.stop_timeout = 5s;
-  co.metrics = nullptr;
-  kcoro::Controller controller(client, app.worker_executor(), sync, co);
-  controller.watches(informer);
-
-  // 6. Warm the cache: a key for a pod that does not exist shows the "does not exist" path.
-  if (!warm_pod.empty()) controller.enqueue(kcoro::Request{ns.empty() ? "default" : ns, warm_pod});
-
-  // 7. SIGINT, SIGTERM or --run-for-seconds: stop the controller (its run() then returns) and
-  //    the informer.
+  // 5. SIGINT, SIGTERM or --run-for-seconds: no more keys for the workers, no more events.
   app.on_stop([&] {
-    controller.stop();
+    queue.shutdown();
     informer.stop();
   });
 
-  // 8. Run: start the informer, wait for its first list, run the workers until stopped.
+  // 6. Run: start the informer, wait for its cache to sync, start the workers, wait for the stop.
   return app.run([&]() -> net::awaitable<void> {
     spdlog::info("Starting Pod controller");
     if (app.demo()) net::co_spawn(app.executor(), app.demo_pod_churn(), net::detached);
-    co_await controller.run();
+    informer.start();
+    co_await informer.wait_for_sync();  // throws if the cache cannot sync (403, 404...)
+    for (int i = 0; i < workers; ++i)
+      net::co_spawn(app.worker_executor(), controller.run_worker(), net::detached);
+    co_await app.runtime().wait_for_stop();
     spdlog::info("Stopping Pod controller");
   }());
 }
