@@ -6,7 +6,9 @@
 // updates `--objects` ConfigMaps in turn with FakeCluster::apply_object, paced at `--rate` events
 // per second (default 10,000) for `--seconds` (default 2), then as fast as it can for
 // `--saturation-events` (default 50,000; bounded to 2 s). The client, informer and workers share
-// one more thread (a valid configuration; `--workers N`, default 1). kcoro-fake-apiserver's own
+// one more thread (a valid configuration; `--workers N`, default 1): a kcoro::Manager with one
+// I/O thread and no other, and the controller built with its builder, as users write one.
+// kcoro-fake-apiserver's own
 // --churn mode writes whole pods and cannot sustain 10,000 writes per second, hence the paced
 // in-process writer.
 //
@@ -15,18 +17,14 @@
 // the queue does).
 #include "bench.hpp"
 
-#include "kcoro/controller.hpp"
+#include "kcoro/manager.hpp"
 #include "kcoro/testing/fake_apiserver.hpp"
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <thread>
 #include <unordered_map>
 
@@ -63,7 +61,6 @@ PhaseResult run_phase(kcoro::testing::FakeApiServer& server, std::size_t objects
                       uint64_t& version) {
   using namespace kcoro;
   PhaseResult out;
-  net::io_context io(1);
   // Controller thread only:
   std::unordered_map<std::string, Clock::time_point> pending;  // key -> first unreconciled event
   Clock::time_point first_event{}, last_event{};
@@ -73,23 +70,31 @@ PhaseResult run_phase(kcoro::testing::FakeApiServer& server, std::size_t objects
   // Shared with the writer:
   std::atomic<bool> ready{false};
   std::atomic<uint64_t> events{0};
-  std::atomic<bool> failed{false};
-  std::string error;
 
-  Client client(io.get_executor(), ClusterConfig::from_url(server.url()));
-  InformerOptions iopts;
-  iopts.resource = resources::configmaps;
-  iopts.ns = "bench";
-  iopts.channel_capacity = 4096;
-  Informer inf(client, iopts, io.get_executor());
-  ControllerOptions opts;
-  opts.name = "bench";
-  opts.workers = workers;
-  opts.metrics = std::make_shared<MetricsRegistry>();
-  opts.logger = std::make_shared<spdlog::logger>("bench");  // no sinks
-  Controller ctl(
-      client, io.get_executor(),
-      [&](const Request& req, Context&) -> net::awaitable<Result> {
+  ManagerOptions mo;
+  mo.config = ClusterConfig::from_url(server.url());
+  mo.runtime.informer_threads = 0;  // the client, the informer and the workers: one thread
+  mo.runtime.worker_threads = 0;
+  mo.runtime.handle_signals = false;
+  mo.cache.namespaces = {"bench"};
+  mo.metrics = std::make_shared<MetricsRegistry>();
+  mo.logger = std::make_shared<spdlog::logger>("bench");  // no sinks
+  Manager mgr(mo);
+  // Only updates are measured (the initial list's adds are not). An update's time is taken when
+  // the controller's handler sees it; a key keeps the time of its first unreconciled event.
+  Predicate updates_only;
+  updates_only.create = [](const Object&) { return false; };
+  updates_only.remove = [](const Object&, bool) { return false; };
+  updates_only.update = [&](const Object&, const Object& o) {
+    last_event = Clock::now();
+    if (events.fetch_add(1, std::memory_order_relaxed) == 0) first_event = last_event;
+    pending.try_emplace(o.key(), last_event);
+    return true;
+  };
+  mgr.controller("bench")
+      .for_(resources::configmaps, updates_only)
+      .workers(workers)
+      .complete([&](const Request& req, Context&) -> net::awaitable<Result> {
         const auto now = Clock::now();
         auto it = pending.find(req.str());
         if (it != pending.end()) {
@@ -98,50 +103,24 @@ PhaseResult run_phase(kcoro::testing::FakeApiServer& server, std::size_t objects
           ++reconciles;
         }
         co_return Result::done();
-      },
-      opts);
-  // Only updates are measured (the initial list's adds are not).
-  Predicate updates_only;
-  updates_only.create = [](const Object&) { return false; };
-  updates_only.remove = [](const Object&, bool) { return false; };
-  updates_only.update = [&](const Object&, const Object&) {
-    last_event = Clock::now();
-    if (events.fetch_add(1, std::memory_order_relaxed) == 0) first_event = last_event;
-    return true;
-  };
-  ctl.watches(
-      inf,
-      [&](const Object& o) {
-        std::string key = o.key();
-        pending.try_emplace(key, last_event);
-        return std::vector<Request>{Request{std::string(o.meta().ns), std::string(o.meta().name)}};
-      },
-      updates_only);
-  net::co_spawn(io, ctl.run(), [&](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      error = ex.what();
-      failed = true;
-    }
-  });
-  net::co_spawn(
-      io,
+      });
+  auto informer = mgr.informers(resources::configmaps).front();
+  mgr.add(
       [&]() -> net::awaitable<void> {
-        co_await inf.wait_for_sync();
+        co_await informer->wait_for_sync();
         ready = true;
       },
-      net::detached);
-  std::thread controller_thread([&] { io.run(); });
+      false);
+  std::future<int> run = std::async(std::launch::async, [&] { return mgr.run(); });
 
   // Write, paced, once the controller is ready.
   const auto ready_deadline = Clock::now() + std::chrono::seconds(10);
-  while (!ready && !failed && Clock::now() < ready_deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (!ready && Clock::now() < ready_deadline &&
+         run.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) {
+  }
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the initial adds pass
   const auto t0 = Clock::now();
-  for (uint64_t k = 0; ready && !failed; ++k) {
+  for (uint64_t k = 0; ready; ++k) {
     const auto now = Clock::now();
     if (now - t0 >= window || (max_writes && k >= max_writes)) break;
     if (rate > 0) {
@@ -157,18 +136,14 @@ PhaseResult run_phase(kcoro::testing::FakeApiServer& server, std::size_t objects
   while (events.load() < out.written && Clock::now() < drain_deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  net::post(io, [&] {
-    ctl.stop();
-    inf.stop();
-  });
-  controller_thread.join();
+  mgr.stop();
+  if (run.get() != 0) out.error = "the manager failed (see its log)";
 
   out.events = events.load();
   out.reconciles = reconciles;
   out.seconds = std::chrono::duration<double>(last_event - first_event).count();
   out.latency_us = std::move(latencies);
-  out.error = error;
-  if (!ready && error.empty()) out.error = "the informer did not sync";
+  if (!ready && out.error.empty()) out.error = "the informer did not sync";
   std::sort(out.latency_us.begin(), out.latency_us.end());
   return out;
 }
