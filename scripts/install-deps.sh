@@ -8,6 +8,7 @@ packages=(
   libboost1.81-all-dev      # Asio, Beast, JSON, Lockfree (the default 1.74 is too old)
   libsimdjson-dev libspdlog-dev libfmt-dev doctest-dev libssl-dev libyaml-cpp-dev
   clang-format curl
+  clang                     # the libFuzzer targets (scripts/fuzz.sh)
   cmake git                 # the consumer tests: a CMake project, a meson subproject by git
 )
 

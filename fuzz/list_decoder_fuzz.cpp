@@ -1,0 +1,36 @@
+// libFuzzer target: ListDecoder on arbitrary bytes at arbitrary split points (see
+// watch_decoder_fuzz.cpp). Split and whole feeds must agree.
+#include "fuzz_input.hpp"
+#include "kcoro/list_decoder.hpp"
+
+#include <cstdlib>
+#include <vector>
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
+  kcoro::fuzz::Input in(data, size);
+  const std::size_t splits = in.byte() % 16 + 1;
+  std::string sizes;
+  for (std::size_t i = 0; i < splits; ++i)
+    sizes.push_back(static_cast<char>(in.byte()));
+  const std::string_view body = in.rest();
+
+  kcoro::ListDecoder whole;
+  std::vector<kcoro::ObjectPtr> whole_items;
+  const bool whole_ok = !whole.feed(body, whole_items) && !whole.finish();
+
+  kcoro::ListDecoder pieces;
+  std::vector<kcoro::ObjectPtr> piece_items;
+  bool failed = false;
+  std::size_t k = 0;
+  std::string_view text = body;
+  while (!text.empty() && !failed) {
+    const std::size_t n =
+        std::min<std::size_t>(text.size(), static_cast<uint8_t>(sizes[k++ % splits]) + 1);
+    if (pieces.feed(text.substr(0, n), piece_items)) failed = true;
+    text.remove_prefix(n);
+  }
+  if (!failed && pieces.finish()) failed = true;
+  if (whole_ok != !failed) std::abort();
+  if (whole_ok && whole_items.size() != piece_items.size()) std::abort();
+  return 0;
+}
