@@ -14,15 +14,21 @@ cd "$root"
 target=${1:?usage: scripts/fuzz.sh TARGET SECONDS}
 seconds=${2:?usage: scripts/fuzz.sh TARGET SECONDS}
 build=${KCORO_FUZZ_BUILD:-$root/build-fuzz}
+logs=$build-logs  # beside the build directory, which meson wants to itself
+mkdir -p "$logs"
 
+# Two runs may share the build directory: setup and build take turns.
+exec 9>"$logs/lock"
+flock 9
 if [ ! -f "$build/build.ninja" ]; then
   CC=clang CXX=clang++ meson setup "$build" -Dfuzz=enabled -Dtests=disabled -Dbench=disabled \
     -Dexamples=disabled -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dbuildtype=debugoptimized -Dcpu=generic >"$build.setup.log" 2>&1 ||
-    { cat "$build.setup.log"; exit 1; }
+    -Dbuildtype=debugoptimized -Dcpu=generic >"$logs/setup.log" 2>&1 ||
+    { cat "$logs/setup.log"; exit 1; }
 fi
-ninja -C "$build" "fuzz/$target" >"$build.$target.build.log" 2>&1 ||
-  { tail -50 "$build.$target.build.log"; exit 1; }
+ninja -C "$build" "fuzz/$target" >"$logs/$target.build.log" 2>&1 ||
+  { tail -50 "$logs/$target.build.log"; exit 1; }
+flock -u 9
 
 # The corpus: each seed is a recorded response, behind the bytes the target reads first.
 corpus=$build/corpus/$target
@@ -54,7 +60,7 @@ case $target in
   *) echo "fuzz.sh: unknown target $target" >&2; exit 2 ;;
 esac
 
-log=$build/$target.log
+log=$logs/$target.log
 set +e
 "$build/fuzz/$target" -max_total_time="$seconds" -print_final_stats=1 -timeout=10 \
   -rss_limit_mb=2048 -artifact_prefix="$build/crashes/$target-" "$corpus" >"$log" 2>&1

@@ -148,6 +148,29 @@ run_build tsan "tests/kcoro-thread-tests tests/kcoro-integration-tests tools/kco
   "--suite thread --suite integration --suite examples" \
   --buildtype=debug -Db_sanitize=thread -Db_lundef=false -Dbench=disabled
 
+# Fuzzing: every libFuzzer target for KCORO_FUZZ_SECONDS (60 by default) under ASan+UBSan, two
+# at a time (one per core); a crash fails the run. scripts/fuzz.sh prints each one's figures.
+fuzz_seconds=${KCORO_FUZZ_SECONDS:-60}
+echo "== fuzz, ${fuzz_seconds} s per target (at ${SECONDS} s)"
+mkdir -p "$root/build-fuzz-logs"
+fuzz_targets=(watch_decoder_fuzz list_decoder_fuzz object_fuzz selector_fuzz kubeconfig_fuzz
+  fake_request_fuzz)
+for ((i = 0; i < ${#fuzz_targets[@]}; i += 2)); do
+  pids=()
+  for t in "${fuzz_targets[@]:i:2}"; do
+    bash scripts/fuzz.sh "$t" "$fuzz_seconds" >"$root/build-fuzz-logs/run-$t.log" 2>&1 &
+    pids+=("$!:$t")
+  done
+  for p in "${pids[@]}"; do
+    if wait "${p%%:*}"; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1)); failures+=("fuzz: ${p#*:}")
+    fi
+    tail -n 25 "$root/build-fuzz-logs/run-${p#*:}.log" | grep -E '^fuzz |ERROR|SUMMARY' || true
+  done
+done
+
 echo "== finished (at ${SECONDS} s)"
 if ((${#failures[@]})); then
   echo "failed:"; printf '  %s\n' "${failures[@]}"
