@@ -15,7 +15,8 @@
 // - It runs on the executor of the coroutine that awaits run(); cancel that coroutine to stop it.
 // - Metrics (ReflectorOptions::metrics; nullptr records nothing), counters labelled `resource`
 //   (the plural, "PLURAL.GROUP" outside the core group), looked up once at construction; an
-//   event costs one atomic add:
+//   event costs one atomic read-modify-write on a counter held by pointer (prometheus-cpp's
+//   Counter, a compare-exchange on an atomic<double>: about 20 ns, no lock):
 //   * kcoro_reflector_lists_total: lists started (paginated, or a streaming initial list),
 //     whether they succeed or not;
 //   * kcoro_reflector_relists_total: those of them started after a list had completed: the
