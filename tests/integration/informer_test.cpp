@@ -245,6 +245,9 @@ TEST_CASE("informer: kcoro_reflector_* count lists, watches, events, and a relis
     server.remove_fault(id);
     CHECK(co_await eventually([&] { return count("relists") == 1; }));
     CHECK(co_await eventually([&] { return store_state(*inf.store()) == server_state(server); }));
+    // The relist's one change reached the handler (nothing is left to deliver to `rec`).
+    CHECK(co_await eventually([&] { return rec.log.size() == 5; }));
+    CHECK(rec.log.back() == "update b 1");
     CHECK(count("lists") == 2);
     CHECK(count("watches") >= 3);  // the first, the refused ones, the one that got 410
     CHECK(count("watch_restarts") >= 2);
