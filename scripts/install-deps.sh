@@ -7,6 +7,7 @@ packages=(
   g++ meson ninja-build pkg-config
   libboost1.81-all-dev      # Asio, Beast, JSON, Lockfree (the default 1.74 is too old)
   libsimdjson-dev libspdlog-dev libfmt-dev doctest-dev libssl-dev libyaml-cpp-dev
+  prometheus-cpp-dev        # the metrics registry (prometheus-cpp-core and its text serializer)
   clang-format curl
   clang                     # the libFuzzer targets (scripts/fuzz.sh)
   cmake git                 # the consumer tests: a CMake project, a meson subproject by git

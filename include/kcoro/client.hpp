@@ -23,6 +23,12 @@
 //   an aggregate temporary inside a co_await expression twice (GCC bug 100611). Options that are
 //   never awaited (ClientOptions, RuntimeOptions, LeaderElectionOptions, MetricsServerOptions)
 //   are aggregates: write them with designated initializers.
+// - Metrics (ClientOptions::metrics; nullptr records nothing), per HTTP attempt (each retry is
+//   one), with client-go's names: `rest_client_requests_total{code,method,host}`, code the HTTP
+//   status ("200", "404") or "<error>" when no answer came (refused, TLS, timeout, cancelled);
+//   `rest_client_request_duration_seconds{verb,host}`, from sending the request to its response
+//   headers (for a watch or a list that is not the whole body), client-go's buckets 5 ms to 60 s.
+//   method and verb are the HTTP method; host is "HOST:PORT" of the server.
 #pragma once
 
 #include "kcoro/detail/asio_config.hpp"
@@ -30,6 +36,7 @@
 #include "kcoro/error.hpp"
 #include "kcoro/kubeconfig.hpp"
 #include "kcoro/list_decoder.hpp"
+#include "kcoro/metrics.hpp"
 #include "kcoro/object.hpp"
 #include "kcoro/resource.hpp"
 #include "kcoro/watch_decoder.hpp"
@@ -71,6 +78,8 @@ struct ClientOptions {
   std::string user_agent{};  ///< Default "kcoro/<version>".
   /// How often a token file is checked for rotation.
   std::chrono::seconds token_file_refresh{60};
+  /// Where the rest_client_* series go (see the contract); nullptr records nothing.
+  std::shared_ptr<MetricsRegistry> metrics = MetricsRegistry::global();
 };
 
 /// A JSON document to send: text, or a boost::json::value serialised once.

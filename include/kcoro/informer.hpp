@@ -27,6 +27,7 @@
 #include "kcoro/detail/asio_config.hpp"
 
 #include "kcoro/client.hpp"
+#include "kcoro/metrics.hpp"
 #include "kcoro/reflector_policy.hpp"
 #include "kcoro/store.hpp"
 
@@ -60,6 +61,8 @@ struct InformerOptions {
   uint64_t seed = 0;                    ///< jitter seed; 0: random
   /// Where the informer and its reflector log; default: spdlog's default logger.
   std::shared_ptr<spdlog::logger> logger{};
+  /// Where the reflector's kcoro_reflector_* series go (kcoro/reflector.hpp); nullptr: nowhere.
+  std::shared_ptr<MetricsRegistry> metrics = MetricsRegistry::global();
 };
 
 struct EventHandler {

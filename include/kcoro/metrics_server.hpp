@@ -11,7 +11,9 @@
 //   listener and every connection; run() returns when the listener is closed.
 // - GET (and HEAD) only; other methods get 405, other paths 404. A request that is not HTTP,
 //   or whose header passes 16 KiB, gets 400 and the connection is closed.
-//   * /metrics: MetricsRegistry::render(), `text/plain; version=0.0.4`. 404 without a registry.
+//   * /metrics: MetricsRegistry::render(), `text/plain; version=0.0.4`: every family in its
+//     prometheus::Registry, kcoro's and those the program added, collected at each request.
+//     404 without a registry.
 //   * /healthz and /livez: every health check; /readyz: every ready check. As kube-apiserver
 //     answers them: 200 "ok" when all pass (no checks pass too); otherwise 500 with one line per
 //     check, "[+]<name> ok" or "[-]<name> failed: <reason>", then "<path> check failed".

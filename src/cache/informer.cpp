@@ -220,6 +220,7 @@ void Informer::start() {
   ro.policy.transform = compose(ro.policy.transform, s->opts.transform);
   ro.seed = s->opts.seed;
   ro.logger = s->logger;
+  ro.metrics = s->opts.metrics;
   s->reflector = std::make_unique<Reflector>(s->client, s->channel, ro);
   s->reflector->on_error = [w = std::weak_ptr<State>(s)](std::exception_ptr e) {
     if (auto st = w.lock()) st->on_reflector_error(e);

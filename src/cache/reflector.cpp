@@ -4,6 +4,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
 
 namespace kcoro {
@@ -32,6 +33,15 @@ Failure classify(const ApiError& e, bool streaming) {
   return Failure::other;
 }
 
+void bump(prometheus::Counter* c) {
+  if (c) c->Increment();
+}
+
+// The `resource` label: "pods", "deployments.apps".
+std::string resource_label(const Resource& r) {
+  return r.group.empty() ? r.plural : r.plural + "." + r.group;
+}
+
 // Sends without a coroutine frame when there is room.
 awaitable<bool> put(DeltaChannel& ch, Delta d) {
   if (ch.try_send(d)) co_return true;
@@ -45,7 +55,33 @@ Reflector::Reflector(Client& client, std::shared_ptr<DeltaChannel> channel, Refl
       channel_(std::move(channel)),
       opts_(std::move(opts)),
       policy_(opts_.policy, opts_.seed ? opts_.seed : std::random_device{}()),
-      log_(opts_.logger ? opts_.logger : spdlog::default_logger()) {}
+      log_(opts_.logger ? opts_.logger : spdlog::default_logger()) {
+  if (!opts_.metrics) return;
+  MetricsRegistry& m = *opts_.metrics;
+  static const std::vector<std::string> labels{"resource"};
+  const LabelValues v{resource_label(opts_.resource)};
+  lists_ = &m.counter("kcoro_reflector_lists_total",
+                      "Lists started by reflectors (paginated or streaming), successful or not.",
+                      labels, v);
+  relists_ = &m.counter("kcoro_reflector_relists_total",
+                        "Lists started by reflectors after a list had completed (the cache is "
+                        "replaced: after 410 Gone, or a failure answered with a list).",
+                        labels, v);
+  watches_ = &m.counter("kcoro_reflector_watches_total", "Watch requests started by reflectors.",
+                        labels, v);
+  events_ =
+      &m.counter("kcoro_reflector_watch_events_total",
+                 "Watch events received by reflectors (bookmarks and errors included).", labels, v);
+  restarts_ = &m.counter("kcoro_reflector_watch_restarts_total",
+                         "Watches that ended (timeout, error event or failure) and were followed "
+                         "by a new watch or a list.",
+                         labels, v);
+}
+
+void Reflector::count_list() {
+  bump(lists_);
+  if (listed_) bump(relists_);
+}
 
 const std::string& Reflector::last_resource_version() const noexcept {
   return policy_.last_resource_version();
@@ -71,6 +107,7 @@ awaitable<void> Reflector::run() {
 awaitable<bool> Reflector::list(const ReflectorPolicy::Action& a, ReflectorPolicy::Action& next) {
   std::exception_ptr error;
   Failure failure = Failure::other;
+  count_list();
   try {
     ListStream stream = client_.list_all(opts_.resource, opts_.ns, a.options);
     if (!co_await put(*channel_, Delta{DeltaType::replace_begin, nullptr, {}})) co_return false;
@@ -81,6 +118,7 @@ awaitable<bool> Reflector::list(const ReflectorPolicy::Action& a, ReflectorPolic
     }
     const std::string rv = stream.meta().resource_version;
     if (!co_await put(*channel_, Delta{DeltaType::replace_end, nullptr, rv})) co_return false;
+    listed_ = true;
     next = policy_.on_list_done(rv, ReflectorPolicy::Clock::now());
     co_return true;
   } catch (const ApiError& e) {
@@ -103,6 +141,11 @@ awaitable<bool> Reflector::watch(const ReflectorPolicy::Action& a, ReflectorPoli
   bool initial_done = !streaming;
   std::exception_ptr error;
   Failure failure = Failure::other;
+  if (streaming) {
+    count_list();
+  } else {
+    bump(watches_);
+  }
   try {
     WatchStream w = co_await client_.watch(opts_.resource, opts_.ns, a.options);
     if (streaming && !co_await put(*channel_, Delta{DeltaType::replace_begin, nullptr, {}})) {
@@ -110,6 +153,7 @@ awaitable<bool> Reflector::watch(const ReflectorPolicy::Action& a, ReflectorPoli
     }
     while (auto ev = co_await w.next()) {
       ++events;
+      bump(events_);
       if (ev->type == WatchEventType::error) {
         failure = ev->error == errc::resource_expired ? Failure::gone : Failure::other;
         log_->info("reflector {}: watch ended with {} {}: {}", opts_.resource.plural,
@@ -120,6 +164,7 @@ awaitable<bool> Reflector::watch(const ReflectorPolicy::Action& a, ReflectorPoli
         if (on_error && ReflectorPolicy::reported(failure) && ev->status) {
           on_error(std::make_exception_ptr(ApiError(ev->status->code, *ev->status)));
         }
+        bump(restarts_);
         next = policy_.on_watch_failed(failure, ReflectorPolicy::Clock::now());
         co_return true;
       }
@@ -128,6 +173,7 @@ awaitable<bool> Reflector::watch(const ReflectorPolicy::Action& a, ReflectorPoli
       if (ev->type == WatchEventType::bookmark) {
         if (!initial_done && ev->initial_events_end()) {
           initial_done = true;
+          listed_ = true;
           policy_.on_initial_events_end(rv);
           d = Delta{DeltaType::replace_end, nullptr, rv};
         } else {
@@ -144,6 +190,7 @@ awaitable<bool> Reflector::watch(const ReflectorPolicy::Action& a, ReflectorPoli
       }
       if (!co_await put(*channel_, std::move(d))) co_return false;
     }
+    bump(restarts_);
     next = policy_.on_watch_ended(started, events, ReflectorPolicy::Clock::now());
     co_return true;
   } catch (const ApiError& e) {
@@ -155,6 +202,7 @@ awaitable<bool> Reflector::watch(const ReflectorPolicy::Action& a, ReflectorPoli
   }
   log_->info("reflector {}: watch failed: {}", opts_.resource.plural, exception_message(error));
   if (on_error && ReflectorPolicy::reported(failure)) on_error(error);
+  bump(restarts_);
   next = policy_.on_watch_failed(failure, ReflectorPolicy::Clock::now());
   co_return true;
 }

@@ -11,6 +11,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+
 #include <array>
 #include <atomic>
 #include <stdexcept>
@@ -66,26 +70,26 @@ class RegistryQueueMetrics final : public QueueMetrics {
   void set(Gauge g, double value) override {
     switch (g) {
       case Gauge::depth:
-        return depth_->set(value);
+        return depth_->Set(value);
       case Gauge::unfinished_work_seconds:
-        return unfinished_->set(value);
+        return unfinished_->Set(value);
       case Gauge::longest_running_processor_seconds:
-        return longest_->set(value);
+        return longest_->Set(value);
     }
   }
-  void inc(Counter c) override { (c == Counter::adds_total ? adds_ : retries_)->inc(); }
+  void inc(Counter c) override { (c == Counter::adds_total ? adds_ : retries_)->Increment(); }
   void observe(Histogram h, double seconds) override {
-    (h == Histogram::queue_duration_seconds ? queue_duration_ : work_duration_)->observe(seconds);
+    (h == Histogram::queue_duration_seconds ? queue_duration_ : work_duration_)->Observe(seconds);
   }
 
  private:
-  kcoro::Gauge* depth_;
-  kcoro::Gauge* unfinished_;
-  kcoro::Gauge* longest_;
-  kcoro::Counter* adds_;
-  kcoro::Counter* retries_;
-  kcoro::Histogram* queue_duration_;
-  kcoro::Histogram* work_duration_;
+  prometheus::Gauge* depth_;
+  prometheus::Gauge* unfinished_;
+  prometheus::Gauge* longest_;
+  prometheus::Counter* adds_;
+  prometheus::Counter* retries_;
+  prometheus::Histogram* queue_duration_;
+  prometheus::Histogram* work_duration_;
 };
 
 // controller_runtime_* series of one controller.
@@ -114,12 +118,12 @@ struct ReconcileMetrics {
         &r.gauge("controller_runtime_max_concurrent_reconciles",
                  "Maximum number of concurrent reconciles per controller", kControllerLabel, c);
   }
-  std::array<Counter*, 4> total{};  // success, error, requeue, requeue_after
-  Counter* errors;
-  Counter* terminal;
-  Histogram* time;
-  Gauge* active;
-  Gauge* max_concurrent;
+  std::array<prometheus::Counter*, 4> total{};  // success, error, requeue, requeue_after
+  prometheus::Counter* errors;
+  prometheus::Counter* terminal;
+  prometheus::Histogram* time;
+  prometheus::Gauge* active;
+  prometheus::Gauge* max_concurrent;
 };
 
 int result_index(Result::Kind k) {
@@ -268,7 +272,7 @@ net::awaitable<void> process(ControllerState& st, const std::string& key) {
   Result::Kind kind = Result::Kind::done;
   std::chrono::nanoseconds after{0};
   std::string message;
-  if (st.metrics) st.metrics->active->add(1);
+  if (st.metrics) st.metrics->active->Increment();
   const auto start = std::chrono::steady_clock::now();
   try {
     const Result r = co_await st.reconciler(ctx.request(), ctx);
@@ -287,12 +291,12 @@ net::awaitable<void> process(ControllerState& st, const std::string& key) {
   }
   if (st.metrics) {
     ReconcileMetrics& m = *st.metrics;
-    m.active->add(-1);
-    m.time->observe(
+    m.active->Decrement();
+    m.time->Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    m.total[result_index(kind)]->inc();
-    if (kind == Result::Kind::error || kind == Result::Kind::terminal) m.errors->inc();
-    if (kind == Result::Kind::terminal) m.terminal->inc();
+    m.total[result_index(kind)]->Increment();
+    if (kind == Result::Kind::error || kind == Result::Kind::terminal) m.errors->Increment();
+    if (kind == Result::Kind::terminal) m.terminal->Increment();
   }
   apply(st, key, retry_policy(kind, after, retries, st.opts.max_retries), kind, message, retries);
   q.done(key);
@@ -510,7 +514,7 @@ net::awaitable<void> Controller::run() {
 
   if (!failure && !st->stopping.load()) {
     const int n = st->opts.workers;
-    if (st->metrics) st->metrics->max_concurrent->set(n);
+    if (st->metrics) st->metrics->max_concurrent->Set(n);
     st->logger->info("controller {}: Starting workers (count {})", name, n);
     st->workers_left = n;
     for (int i = 0; i < n; ++i) {

@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 
 #include <fmt/format.h>
+#include <prometheus/gauge.h>
 
 #include <unistd.h>
 
@@ -90,7 +91,7 @@ struct LeaderElector::State {
   std::shared_ptr<spdlog::logger> logger;
   LeaderElectionPolicy policy;  // used by the one coroutine in acquire() or hold()
   const std::string where;
-  Gauge* status = nullptr;
+  prometheus::Gauge* status = nullptr;
   ObjectPtr written;  // our last successful write: its resourceVersion allows a PUT without GET
   std::atomic<bool> leading{false};
 
@@ -106,7 +107,7 @@ struct LeaderElector::State {
 
   void set_leading(bool on) {
     leading.store(on, std::memory_order_release);
-    if (status) status->set(on ? 1 : 0);
+    if (status) status->Set(on ? 1 : 0);
   }
 
   // Publishes the holder the policy now sees; tells on_new_leader when it changed.

@@ -11,6 +11,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+
 #include <deque>
 #include <mutex>
 #include <random>
@@ -62,6 +65,9 @@ bool is_cancelled(const std::system_error& e) {
   return e.code() == errc::cancelled;
 }
 
+// client-go's rest_client_request_duration_seconds buckets.
+const std::vector<double> kDurationBuckets{0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60};
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -98,14 +104,35 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     endpoint.verify = !config.insecure_skip_tls_verify;
     endpoint.verify_name = config.tls_server_name.empty() ? config.host : config.tls_server_name;
     const bool v6 = config.host.find(':') != std::string::npos;
-    endpoint.display = config.scheme + "://" + (v6 ? "[" + config.host + "]" : config.host) + ":" +
-                       std::to_string(config.port);
+    metrics_host = (v6 ? "[" + config.host + "]" : config.host) + ":" + std::to_string(config.port);
+    endpoint.display = config.scheme + "://" + metrics_host;
     if (endpoint.tls) tls = detail::make_tls_context(config);
     if (opts.qps > 0 && opts.burst < 1) opts.burst = 1;
     if (opts.qps > 0) bucket = std::make_unique<TokenBucket>(opts.qps, opts.burst);
   }
 
   std::string path(std::string_view p) const { return config.base_path + std::string(p); }
+
+  std::string metrics_host;  // the host label: "HOST:PORT"
+
+  /// One HTTP attempt in the rest_client_* series: `code` the status, or "<error>".
+  void record(std::string_view method, const std::string& code,
+              std::chrono::steady_clock::time_point start) {
+    if (!opts.metrics) return;
+    static const std::vector<std::string> code_labels{"code", "method", "host"};
+    static const std::vector<std::string> verb_labels{"verb", "host"};
+    const std::string m(method);
+    opts.metrics
+        ->counter("rest_client_requests_total",
+                  "Number of HTTP requests, partitioned by status code, method, and host.",
+                  code_labels, {code, m, metrics_host})
+        .Increment();
+    opts.metrics
+        ->histogram("rest_client_request_duration_seconds",
+                    "Request latency in seconds. Broken down by verb, and host.", verb_labels,
+                    {m, metrics_host}, kDurationBuckets)
+        .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
 
   awaitable<void> rate_limit() {
     if (!bucket) co_return;
@@ -213,6 +240,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       auto req = co_await make_request(method, target, body, content_type, accept);
       std::unique_ptr<Connection> conn;
       bool wrote = false;
+      bool recorded = false;
+      const auto start = std::chrono::steady_clock::now();
       try {
         conn = co_await acquire();
         co_await conn->write(req, opts.request_timeout);
@@ -223,6 +252,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         co_await conn->read_header(*parser, opts.request_timeout);
         Opened o;
         o.status = static_cast<int>(parser->get().result_int());
+        recorded = true;
+        record(method, std::to_string(o.status), start);
         if (auto it = parser->get().find(http::field::retry_after); it != parser->get().end()) {
           try {
             o.retry_after = std::stoll(std::string(it->value()));
@@ -246,6 +277,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         }
         co_return o;
       } catch (const std::system_error& e) {
+        if (!recorded) record(method, "<error>", start);
         if (is_cancelled(e)) throw;
         const bool stale = conn && conn->reused && !wrote;
         const bool retry = (idempotent || stale) && attempt < opts.retry.max_retries;

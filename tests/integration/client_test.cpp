@@ -4,6 +4,7 @@
 
 #include "support/co_test.hpp"
 #include "support/fake.hpp"
+#include "support/metric_value.hpp"
 
 #include <doctest/doctest.h>
 
@@ -487,6 +488,69 @@ TEST_CASE("client: transport failures name the server") {
       CHECK(e.code() == kcoro::errc::connection_failed);
       CHECK(std::string(e.what()).find("127.0.0.1:" + std::to_string(port)) != std::string::npos);
     }
+  });
+}
+
+TEST_CASE("client: rest_client_* count each attempt by code, <error> when refused; nullptr: none") {
+  FakeApiServer server;
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    using kcoro::test::metric_value;
+    auto metrics = std::make_shared<kcoro::MetricsRegistry>();
+    kcoro::ClientOptions copts;
+    copts.metrics = metrics;
+    Client client(ex, config_for(server), copts);
+    co_await client.create(res::configmaps, "default", configmap_json("a"));
+    co_await client.get(res::configmaps, "default", "a");
+    bool not_found = false;
+    try {
+      co_await client.get(res::configmaps, "default", "missing");
+    } catch (const ApiError& e) {
+      not_found = e.http_code() == 404;
+    }
+    CHECK(not_found);
+    const std::string host = "127.0.0.1:" + std::to_string(server.port());
+    auto requests = [&](const std::string& code, const std::string& method) {
+      return metric_value(*metrics, "rest_client_requests_total{code=\"" + code + "\",host=\"" +
+                                        host + "\",method=\"" + method + "\"}");
+    };
+    CHECK(requests("201", "POST") == 1);
+    CHECK(requests("200", "GET") == 1);
+    CHECK(requests("404", "GET") == 1);
+    CHECK(metric_value(*metrics, "rest_client_request_duration_seconds_count{host=\"" + host +
+                                     "\",verb=\"GET\"}") == 2);
+    CHECK(metrics->render().find("rest_client_request_duration_seconds_bucket{host=\"" + host +
+                                 "\",verb=\"POST\",le=\"60\"} 1\n") != std::string::npos);
+
+    // A refused connection, tried twice (one retry): two attempts without an answer.
+    uint16_t port;
+    {
+      FakeApiServer gone;
+      port = gone.port();
+    }
+    kcoro::ClientOptions ropts;
+    ropts.metrics = metrics;
+    ropts.retry.max_retries = 1;
+    ropts.retry.base = 1ms;
+    Client refused(ex, ClusterConfig::from_url("http://127.0.0.1:" + std::to_string(port)), ropts);
+    bool failed = false;
+    try {
+      co_await refused.get(res::pods, "default", "a");
+    } catch (const std::system_error& e) {
+      failed = e.code() == kcoro::errc::connection_failed;
+    }
+    CHECK(failed);
+    CHECK(metric_value(*metrics, "rest_client_requests_total{code=\"<error>\",host=\"127.0.0.1:" +
+                                     std::to_string(port) + "\",method=\"GET\"}") == 2);
+
+    // Without a registry nothing is recorded (and the global registry is not touched).
+    const std::string before = metrics->render();
+    const std::string global_before = kcoro::MetricsRegistry::global()->render();
+    kcoro::ClientOptions quiet_opts;
+    quiet_opts.metrics = nullptr;
+    Client quiet(ex, config_for(server), quiet_opts);
+    co_await quiet.get(res::configmaps, "default", "a");
+    CHECK(metrics->render() == before);
+    CHECK(kcoro::MetricsRegistry::global()->render() == global_before);
   });
 }
 

@@ -242,13 +242,7 @@ TEST_CASE("controller: a child deleted while the informer was away maps to its o
     CHECK(co_await eventually([&] { return log.count("default/p") == 1; }));  // the initial add
 
     // Keep the informer away, delete the child, make its resourceVersion too old: it relists.
-    Fault down;
-    down.kind = FaultKind::status;
-    down.status = 503;
-    down.watch_only = true;
-    down.times = Fault::kAlways;
-    const int id = server.add_fault(down);
-    server.restart();
+    const int id = kcoro::test::fail_watches(server);
     server.cluster().delete_object("v1", "Secret", "default", "p-child");
     server.cluster().compact();
     server.remove_fault(id);

@@ -4,6 +4,7 @@
 
 #include "support/co_test.hpp"
 #include "support/fake.hpp"
+#include "support/metric_value.hpp"
 
 #include <doctest/doctest.h>
 
@@ -218,13 +219,7 @@ TEST_CASE("informer: a forced 410 relists; handlers see exactly what changed whi
     CHECK(co_await eventually([&] { return rec.log.size() == 3; }));
     rec.log.clear();
     // Keep the informer away: its watches fail until the fault is removed.
-    Fault down;
-    down.kind = FaultKind::status;
-    down.status = 503;
-    down.watch_only = true;
-    down.times = Fault::kAlways;
-    const int id = server.add_fault(down);
-    server.restart();
+    const int id = kcoro::test::fail_watches(server);
     server.cluster().apply_object(configmap_json("change", "1"));
     server.cluster().delete_object("v1", "ConfigMap", "default", "drop");
     server.cluster().apply_object(configmap_json("new", "2"));
@@ -235,6 +230,52 @@ TEST_CASE("informer: a forced 410 relists; handlers see exactly what changed whi
     CHECK(rec.log ==
           std::vector<std::string>{"add new 2", "delete drop tombstone", "update change 1"});
     CHECK(store_state(*inf.store()) == server_state(server));
+    inf.stop();
+  });
+}
+
+TEST_CASE("informer: kcoro_reflector_* count lists, watches, events, and a relist after a 410") {
+  FakeApiServer server;
+  for (const char* n : {"a", "b"})
+    server.cluster().apply_object(configmap_json(n, "0"));
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client client(ex, config_for(server));
+    auto metrics = std::make_shared<kcoro::MetricsRegistry>();
+    auto opts = configmaps();
+    opts.metrics = metrics;
+    Informer inf(client, opts, ex);
+    Recorder rec;
+    inf.add_handler(rec.handler());
+    auto count = [&](const std::string& what) {
+      return kcoro::test::metric_value(
+          *metrics, "kcoro_reflector_" + what + "_total{resource=\"configmaps\"}");
+    };
+    inf.start();
+    co_await inf.wait_for_sync();
+    CHECK(count("lists") == 1);
+    CHECK(count("relists") == 0);
+    CHECK(co_await eventually([&] { return count("watches") == 1; }));
+    const double events_before = count("watch_events");  // bookmarks only, if any
+    server.cluster().apply_object(configmap_json("c", "1"));
+    server.cluster().apply_object(configmap_json("a", "1"));
+    CHECK(co_await eventually([&] { return rec.log.size() == 4; }));
+    CHECK(count("watch_events") >= events_before + 2);
+    CHECK(count("watch_restarts") == 0);
+
+    // Away while the history is compacted: the next watch gets 410 and the reflector relists.
+    const int id = kcoro::test::fail_watches(server);
+    server.cluster().apply_object(configmap_json("b", "1"));
+    server.cluster().compact();
+    server.remove_fault(id);
+    CHECK(co_await eventually([&] { return count("relists") == 1; }));
+    CHECK(co_await eventually([&] { return store_state(*inf.store()) == server_state(server); }));
+    // The relist's one change reached the handler (nothing is left to deliver to `rec`).
+    CHECK(co_await eventually([&] { return rec.log.size() == 5; }));
+    CHECK(rec.log.back() == "update b 1");
+    CHECK(count("lists") == 2);
+    CHECK(count("watches") >= 3);  // the first, the refused ones, the one that got 410
+    CHECK(count("watch_restarts") >= 2);
+    CHECK(co_await eventually([&] { return count("watches") == count("watch_restarts") + 1; }));
     inf.stop();
   });
 }

@@ -7,6 +7,7 @@
 
 #include "support/co_test.hpp"
 #include "support/fake.hpp"
+#include "support/metric_value.hpp"
 
 #include <doctest/doctest.h>
 
@@ -239,10 +240,9 @@ TEST_CASE(
       });
   Running run(mgr);
   REQUIRE(wait_until([&] {
-    return metrics
-               ->counter("controller_runtime_terminal_reconcile_errors_total", "", {"controller"},
-                         {"careless"})
-               .value() == 1;
+    return kcoro::test::metric_value(
+               *metrics,
+               R"(controller_runtime_terminal_reconcile_errors_total{controller="careless"})") == 1;
   }));
   CHECK(calls.load() == 1);
   CHECK(run.finish() == 0);

@@ -9,6 +9,10 @@
 
 #include <boost/asio/co_spawn.hpp>
 
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
 #include <atomic>
 #include <stdexcept>
 #include <system_error>
@@ -47,7 +51,7 @@ net::awaitable<bool> stopped(MetricsServer& server, const bool& done) {
 
 TEST_CASE("metrics server: /metrics renders the registry; unknown paths and methods fail") {
   auto registry = std::make_shared<kcoro::MetricsRegistry>();
-  registry->counter("kcoro_test_total", "A test counter.", {"k"}, {"v"}).inc(3);
+  registry->counter("kcoro_test_total", "A test counter.", {"k"}, {"v"}).Increment(3);
   co_run([&](auto ex) -> net::awaitable<void> {
     MetricsServer server(ex, local(registry));
     CHECK(server.port() != 0);
@@ -71,6 +75,27 @@ TEST_CASE("metrics server: /metrics renders the registry; unknown paths and meth
     CHECK(r.header("Content-Length") == std::to_string(registry->render().size()));
     r = co_await c.request(http::verb::get, "/healthzz");  // a prefix is not the probe
     CHECK(r.status == 404);
+    CHECK(co_await stopped(server, done));
+  });
+}
+
+TEST_CASE("metrics server: the user's own families in a shared prometheus::Registry are served") {
+  auto prom = std::make_shared<prometheus::Registry>();
+  auto registry = std::make_shared<kcoro::MetricsRegistry>(prom);
+  registry->gauge("kcoro_test_gauge", "kcoro's own.").Set(4);
+  co_run([&](auto ex) -> net::awaitable<void> {
+    MetricsServer server(ex, local(registry));
+    bool done = false;
+    serve(ex, server, done);
+    // Registered after the server started: /metrics collects the registry at each request.
+    auto& mine = prometheus::BuildCounter().Name("my_app_jobs_total").Help("Jobs.").Register(*prom);
+    mine.Add({{"queue", "fast"}}).Increment(2);
+    HttpClient c(ex, server.port());
+    auto r = co_await c.request(http::verb::get, "/metrics");
+    CHECK(r.status == 200);
+    CHECK(r.body.find("# TYPE my_app_jobs_total counter\n") != std::string::npos);
+    CHECK(r.body.find("my_app_jobs_total{queue=\"fast\"} 2\n") != std::string::npos);
+    CHECK(r.body.find("kcoro_test_gauge 4\n") != std::string::npos);
     CHECK(co_await stopped(server, done));
   });
 }

@@ -1,5 +1,5 @@
 // Test support for tests on the fake API server: a client configuration that points at it, the
-// JSON of the objects the tests write, and a bounded wait for a condition.
+// JSON of the objects the tests write, watches kept away, and a bounded wait for a condition.
 #pragma once
 
 #include "kcoro/kubeconfig.hpp"
@@ -21,6 +21,20 @@ inline ClusterConfig config_for(const testing::FakeApiServer& server) {
   ClusterConfig cfg = ClusterConfig::from_url(server.url());
   if (server.tls()) cfg.ca_data = server.ca_pem();
   return cfg;
+}
+
+/// Keeps informers away: every watch request gets 503 until the returned fault is removed, and
+/// the server restarts so the open watches end now. Writes made meanwhile, then a compact(),
+/// make the informers' resourceVersion too old: their next watch gets 410 and they relist.
+inline int fail_watches(testing::FakeApiServer& server) {
+  testing::Fault down;
+  down.kind = testing::FaultKind::status;
+  down.status = 503;
+  down.watch_only = true;
+  down.times = testing::Fault::kAlways;
+  const int id = server.add_fault(down);
+  server.restart();
+  return id;
 }
 
 /// A ConfigMap with one key, "k".

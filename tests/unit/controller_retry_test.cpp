@@ -5,6 +5,8 @@
 #include "kcoro/metrics.hpp"
 #include "kcoro/reconcile.hpp"
 
+#include "support/metric_value.hpp"
+
 #include <doctest/doctest.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -83,11 +85,8 @@ struct Fixture {
       if (line.find(needle) != std::string::npos) return true;
     return false;
   }
-  double metric(const std::string& line_prefix) const {
-    const std::string text = registry->render();
-    const auto at = text.find(line_prefix + " ");
-    if (at == std::string::npos) return -1;
-    return std::stod(text.substr(at + line_prefix.size() + 1));
+  double metric(const std::string& series) const {
+    return kcoro::test::metric_value(*registry, series);
   }
 };
 
