@@ -16,6 +16,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -91,6 +92,7 @@ TEST_CASE("threads: every item processed exactly as often as required, never con
     TimerThread timer;
     Queue q(timer.io.get_executor());
     Ledger ledger(kKeys);
+    std::promise<void> drained;  // the queue must outlive shutdown_with_drain()'s coroutine
     std::vector<std::thread> producers;
     for (int p = 0; p < kProducers; ++p) {
       producers.emplace_back([&q, p] {
@@ -105,7 +107,8 @@ TEST_CASE("threads: every item processed exactly as often as required, never con
       ledger.busy[i].store(false);
       if (ledger.completed.fetch_add(1) + 1 == 2 * kKeys) {
         if (drain) {
-          asio::co_spawn(timer.io, q.shutdown_with_drain(), asio::detached);
+          asio::co_spawn(timer.io, q.shutdown_with_drain(),
+                         [&drained](std::exception_ptr) { drained.set_value(); });
         } else {
           q.shutdown();
         }
@@ -114,6 +117,10 @@ TEST_CASE("threads: every item processed exactly as often as required, never con
     run_consumers(q, 3, 4, work);
     for (auto& t : producers)
       t.join();
+    if (drain) {
+      REQUIRE(drained.get_future().wait_for(std::chrono::seconds(30)) ==
+              std::future_status::ready);
+    }
     CHECK(ledger.overlaps == 0);
     int wrong = 0;
     for (auto& n : ledger.processed)
