@@ -40,6 +40,8 @@ struct Listener : std::enable_shared_from_this<Listener> {
   std::deque<Notification> queue;
   bool scheduled = false;
   bool stopped = false;
+  // The informer's stop(), seen at once: notifications already queued or batched are dropped.
+  std::shared_ptr<const std::atomic<bool>> informer_stopped;
 
   void push(Notification n) {
     std::lock_guard lock(mu);
@@ -56,14 +58,16 @@ struct Listener : std::enable_shared_from_this<Listener> {
     for (;;) {
       {
         std::lock_guard lock(mu);
-        if (queue.empty() || stopped) {
+        if (queue.empty() || stopped || informer_stopped->load()) {
           scheduled = false;
           return;
         }
         batch.swap(queue);
       }
-      for (auto& n : batch)
+      for (auto& n : batch) {
+        if (informer_stopped->load()) break;
         deliver(n);
+      }
       batch.clear();
     }
   }
@@ -119,7 +123,8 @@ struct Informer::State : std::enable_shared_from_this<Informer::State> {
   std::unique_ptr<Reflector> reflector;
   net::cancellation_signal cancel;  // io executor only
   std::atomic<bool> started{false};
-  std::atomic<bool> stopped{false};
+  std::shared_ptr<std::atomic<bool>> stopped_flag = std::make_shared<std::atomic<bool>>(false);
+  std::atomic<bool>& stopped = *stopped_flag;
   std::atomic<bool> synced{false};
 
   std::mutex mu;  // guards the fields below
@@ -273,6 +278,7 @@ void Informer::add_handler(EventHandler handler, HandlerOptions opts) {
   auto l = std::make_shared<Listener>();
   l->handler = std::move(handler);
   l->logger = s->logger;
+  l->informer_stopped = s->stopped_flag;
   l->executor = opts.executor ? opts.executor : net::any_io_executor(s->strand);
   l->resync = opts.resync_period;
   net::dispatch(s->strand, [s, l] {
