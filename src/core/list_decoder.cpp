@@ -171,19 +171,23 @@ struct ListDecoder::Impl {
       auto e =
           parser.iterate(capture.data(), capture.size(), capture.size() + json_padding).get(doc);
       if (!e) e = doc.get_object().get(md);
-      for (auto f : md) {
-        if (e) break;
-        od::field field;
-        if ((e = std::move(f).get(field))) break;
-        auto k = field.key();
-        std::string_view s;
-        if (k == "resourceVersion") {
-          if (!(e = field.value().get_string().get(s))) meta.resource_version = s;
-        } else if (k == "continue") {
-          if (!(e = field.value().get_string().get(s))) meta.continue_token = s;
-        } else if (k == "remainingItemCount") {
-          int64_t n = 0;
-          if (!(e = field.value().get_int64().get(n))) meta.remaining_item_count = n;
+      // Only a valid object may be iterated: begin() on a failed one is undefined (simdjson
+      // asserts). Found by list_decoder_fuzz.
+      if (!e) {
+        for (auto f : md) {
+          od::field field;
+          if ((e = std::move(f).get(field))) break;
+          auto k = field.key();
+          std::string_view s;
+          if (k == "resourceVersion") {
+            if (!(e = field.value().get_string().get(s))) meta.resource_version = s;
+          } else if (k == "continue") {
+            if (!(e = field.value().get_string().get(s))) meta.continue_token = s;
+          } else if (k == "remainingItemCount") {
+            int64_t n = 0;
+            if (!(e = field.value().get_int64().get(n))) meta.remaining_item_count = n;
+          }
+          if (e) break;
         }
       }
       if (e) {

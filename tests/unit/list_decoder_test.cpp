@@ -229,3 +229,24 @@ TEST_CASE("a synthetic list of 10,000 items streams through") {
   CHECK(dec.meta().resource_version == "10100");
   CHECK(dec.meta().continue_token == "next-token");
 }
+
+// Regression (list_decoder_fuzz): list metadata that is not an object was iterated anyway, which
+// simdjson asserts against (undefined behaviour in a release build).
+TEST_CASE("list metadata that is not an object is an error, not a crash") {
+  const std::string fuzzed(
+      "\x7b\x22\x6d\x65\x74\x61\x64\x61\x74\x61\x22\x20\x3a\x0a\x0a\x0a\x0a\x0a\x0a\x0a\x0a\x0a\x0a"
+      "\x0a\x0a\x0a\x40\x0a\x0a\x0a\x10\xe0\x69\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2"
+      "\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2"
+      "\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2");
+  for (const std::string& body :
+       {std::string(R"({"metadata":5,"items":[]})"), std::string(R"({"metadata":"x","items":[]})"),
+        std::string(R"({"metadata":[1],"items":[]})"), fuzzed}) {
+    CAPTURE(body);
+    kcoro::ListDecoder d;
+    std::vector<kcoro::ObjectPtr> out;
+    kcoro::Error err = d.feed(body, out);
+    if (!err) err = d.finish();
+    CHECK(err);
+    CHECK(out.empty());
+  }
+}
