@@ -10,8 +10,7 @@ namespace kcoro::fuzz {
 /// Reads the input front to back: small integers first (split points), the rest as bytes.
 class Input {
  public:
-  Input(const uint8_t* data, std::size_t size)
-      : rest_(reinterpret_cast<const char*>(data), size) {}
+  Input(const uint8_t* data, std::size_t size) : rest_(reinterpret_cast<const char*>(data), size) {}
   /// One byte as a number (0 when the input is used up).
   uint8_t byte() {
     if (rest_.empty()) return 0;

@@ -3,7 +3,9 @@
 #include "fuzz_input.hpp"
 #include "kcoro/object.hpp"
 
+#include <cstdlib>
 #include <string>
+#include <system_error>
 
 namespace {
 
@@ -15,12 +17,27 @@ const kcoro::ObjectPtr& pod() {
   return p;
 }
 
+// The error_code overloads never throw; the throwing ones throw std::system_error only.
+template <class T>
+void read(const kcoro::Object& o, std::string_view pointer) {
+  std::error_code ec;
+  const auto v = o.get<T>(pointer, ec);
+  if (ec && v) std::abort();  // an error comes without a value
+  try {
+    (void)o.get<T>(pointer);
+    if (ec) std::abort();  // the same error must throw
+  } catch (const std::system_error& e) {
+    if (e.code() != ec) std::abort();
+  }
+}
+
 void probe(const kcoro::Object& o, std::string_view pointer) {
-  (void)o.get<std::string_view>(pointer);
-  (void)o.get<std::string>(pointer);
-  (void)o.get<int64_t>(pointer);
-  (void)o.get<double>(pointer);
-  (void)o.get<bool>(pointer);
+  read<std::string_view>(o, pointer);
+  read<std::string>(o, pointer);
+  read<int64_t>(o, pointer);
+  read<double>(o, pointer);
+  read<bool>(o, pointer);
+  read<kcoro::RawJson>(o, pointer);
 }
 
 }  // namespace

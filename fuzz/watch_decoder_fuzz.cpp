@@ -28,8 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   std::string_view text = stream;
   while (!text.empty() && !failed) {
     const std::size_t n = std::min<std::size_t>(
-        text.size(), sizes_bytes.empty() ? text.size()
-                                         : static_cast<uint8_t>(sizes_bytes[k++ % splits]) + 1);
+        text.size(),
+        sizes_bytes.empty() ? text.size() : static_cast<uint8_t>(sizes_bytes[k++ % splits]) + 1);
     if (pieces.feed(text.substr(0, n), piece_events)) failed = true;
     text.remove_prefix(n);
   }

@@ -4,7 +4,8 @@
 #   scripts/fuzz.sh TARGET SECONDS     TARGET: watch_decoder_fuzz list_decoder_fuzz object_fuzz
 #                                       selector_fuzz kubeconfig_fuzz fake_request_fuzz
 #
-# Builds the targets with clang in build-fuzz (-Dfuzz=enabled), seeds TARGET's corpus from the
+# Builds the targets with clang in build-fuzz (-Dfuzz=enabled; every library instrumented for
+# coverage with -fsanitize=fuzzer-no-link), seeds TARGET's corpus from the
 # recorded kube-apiserver responses in tests/fixtures (and fuzz/seeds), runs it for SECONDS, and
 # prints its figures: executions per second and coverage. A crash or sanitizer report fails
 # (non-zero exit) and leaves the input in build-fuzz/crashes/; turn it into a regression test.
@@ -23,7 +24,7 @@ flock 9
 if [ ! -f "$build/build.ninja" ]; then
   CC=clang CXX=clang++ meson setup "$build" -Dfuzz=enabled -Dtests=disabled -Dbench=disabled \
     -Dexamples=disabled -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dbuildtype=debugoptimized -Dcpu=generic >"$logs/setup.log" 2>&1 ||
+    -Dbuildtype=debugoptimized -Dcpu=generic -Dcpp_args=-fsanitize=fuzzer-no-link >"$logs/setup.log" 2>&1 ||
     { cat "$logs/setup.log"; exit 1; }
 fi
 ninja -C "$build" "fuzz/$target" >"$logs/$target.build.log" 2>&1 ||
