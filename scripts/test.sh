@@ -171,6 +171,19 @@ for ((i = 0; i < ${#fuzz_targets[@]}; i += 2)); do
   done
 done
 
+# Secrets: the bearer tokens, passwords and exec credentials the tests use
+# (tests/support/test-secrets.txt, one per line) must appear in no log of the run.
+echo "== secrets in logs (at ${SECONDS} s)"
+logs=$(ls "$root"/build-*/meson-logs/testlog.txt "$root"/build-fuzz-logs/*.log 2>/dev/null || true)
+if [ -z "$logs" ]; then
+  failed=$((failed + 1)); failures+=("secrets: no logs to search")
+elif leaks=$(grep -lF -f tests/support/test-secrets.txt $logs); then
+  failed=$((failed + 1)); failures+=("secrets: found in $leaks")
+  grep -nF -f tests/support/test-secrets.txt $leaks | head -20
+else
+  passed=$((passed + 1)); echo "== secrets: none in $(wc -w <<<"$logs") logs"
+fi
+
 echo "== finished (at ${SECONDS} s)"
 if ((${#failures[@]})); then
   echo "failed:"; printf '  %s\n' "${failures[@]}"
