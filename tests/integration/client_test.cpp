@@ -766,12 +766,13 @@ TEST_CASE("client: a Client made on a strand inside a coroutine, used and destro
     CHECK(r.status == 200);
     ++done;
   };
-  net::co_spawn(net::make_strand(io.get_executor()),
-                [&]() -> net::awaitable<void> {
-                  co_await use("/api/v1/namespaces/default/configmaps/c1");
-                  co_await use("/api/v1/namespaces/default/configmaps");
-                },
-                [&](std::exception_ptr e) { error = e; });
+  net::co_spawn(
+      net::make_strand(io.get_executor()),
+      [&]() -> net::awaitable<void> {
+        co_await use("/api/v1/namespaces/default/configmaps/c1");
+        co_await use("/api/v1/namespaces/default/configmaps");
+      },
+      [&](std::exception_ptr e) { error = e; });
   io.run_for(10s);
   if (error) std::rethrow_exception(error);
   CHECK(done == 2);

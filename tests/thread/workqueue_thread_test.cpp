@@ -118,8 +118,7 @@ TEST_CASE("threads: every item processed exactly as often as required, never con
     for (auto& t : producers)
       t.join();
     if (drain) {
-      REQUIRE(drained.get_future().wait_for(std::chrono::seconds(30)) ==
-              std::future_status::ready);
+      REQUIRE(drained.get_future().wait_for(std::chrono::seconds(30)) == std::future_status::ready);
     }
     CHECK(ledger.overlaps == 0);
     int wrong = 0;
