@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace net = boost::asio;
 using kcoro::Client;
@@ -122,5 +123,57 @@ TEST_CASE("envtest examples: sample_controller leaves what upstream sample-contr
     CHECK(synced);
     CHECK(exists);
   });
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("envtest examples: pod_watcher sees a pod listed, then deleted") {
+  if (std::string(KCORO_POD_WATCHER_BIN).empty()) {
+    MESSAGE("pod_watcher is not built (-Dexamples=disabled): not run");
+    return;
+  }
+  auto& e = env();
+  std::string ns;
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client c(ex, e.admin_config());
+    ns = co_await fresh_namespace(c, "watcher");
+    co_await c.create(res::pods, ns,
+                      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p1"},)"
+                      R"("spec":{"containers":[{"name":"c","image":"nginx"}]}})");
+  });
+  const auto dir = std::filesystem::temp_directory_path() / ("kcoro-watcher-" + ns);
+  std::filesystem::create_directories(dir);
+  e.write_kubeconfig(dir / "kubeconfig");
+  const auto log_path = dir / "log";
+  int status = -1;
+  std::thread watcher([&] {
+    const std::string command = std::string(KCORO_POD_WATCHER_BIN) + " --kubeconfig " +
+                                (dir / "kubeconfig").string() + " --namespace " + ns +
+                                " --run-for-seconds 8 > " + log_path.string() + " 2>&1";
+    status = std::system(command.c_str());
+  });
+  // Once the watcher printed the listed pod, delete it: the watch must report the deletion.
+  const auto seen = [&](const std::string& line) {
+    return read_file(log_path).find(line) != std::string::npos;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 6s;
+  while (!seen("Sync/Add/Update for Pod p1") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  const bool listed = seen("Sync/Add/Update for Pod p1");
+  if (listed) {
+    co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+      Client c(ex, e.admin_config());
+      kcoro::DeleteOptions now;
+      now.grace_period_seconds = 0;  // no kubelet here: delete at once
+      co_await c.remove(res::pods, ns, "p1", now);
+    });
+  }
+  watcher.join();
+  const std::string log = read_file(log_path);
+  CAPTURE(log);
+  CHECK(status == 0);
+  CHECK(listed);
+  CHECK(log.find("Starting Pod controller") != std::string::npos);
+  CHECK(log.find("Pod " + ns + "/p1 does not exist anymore") != std::string::npos);
+  CHECK(log.find("Stopping Pod controller") != std::string::npos);
   std::filesystem::remove_all(dir);
 }
