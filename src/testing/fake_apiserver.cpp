@@ -114,7 +114,8 @@ FakeApiServer::FakeApiServer(FakeApiServerOptions options)
   if (s.opts.tls) {
     s.ca = std::make_unique<CertificateAuthority>();
     s.ca_pem = s.ca->cert_pem();
-    const CertAndKey server = s.ca->issue_server({"localhost"}, {"127.0.0.1"});
+    const CertAndKey server =
+        s.ca->issue_server({"localhost"}, {"127.0.0.1"}, s.opts.expired_server_certificate);
     namespace ssl = asio::ssl;
     auto& ctx = s.ssl_ctx.emplace(ssl::context::tls_server);
     ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |

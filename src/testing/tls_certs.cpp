@@ -77,9 +77,10 @@ void add_ext(X509* cert, X509* issuer, int nid, const std::string& value) {
 }
 
 // A certificate for `key`, subject CN=`cn` (and O=each of `orgs`), valid from an hour ago for ten
-// days. Self-signed when `issuer` is null.
+// days (or as `expired` says: from two days ago until yesterday). Self-signed when `issuer` is
+// null.
 X509Ptr new_cert(EVP_PKEY* key, const std::string& cn, X509* issuer,
-                 const std::vector<std::string>& orgs = {}) {
+                 const std::vector<std::string>& orgs = {}, bool expired = false) {
   X509Ptr cert(X509_new());
   if (!cert) fail("X509_new");
   check(X509_set_version(cert.get(), 2), "X509_set_version");
@@ -92,8 +93,10 @@ X509Ptr new_cert(EVP_PKEY* key, const std::string& cn, X509* issuer,
     fail("serial");
   }
   BN_free(bn);
-  if (!X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) ||
-      !X509_gmtime_adj(X509_getm_notAfter(cert.get()), 10L * 24 * 3600)) {
+  const long from = expired ? -2L * 24 * 3600 : -3600;
+  const long to = expired ? -24L * 3600 : 10L * 24 * 3600;
+  if (!X509_gmtime_adj(X509_getm_notBefore(cert.get()), from) ||
+      !X509_gmtime_adj(X509_getm_notAfter(cert.get()), to)) {
     fail("X509_gmtime_adj");
   }
   check(X509_set_pubkey(cert.get(), key), "X509_set_pubkey");
@@ -120,10 +123,10 @@ struct CertificateAuthority::Impl {
   mutable std::mutex mutex;  // signing with one key from several threads
 
   CertAndKey issue(const std::string& cn, const std::string& eku, const std::string& san,
-                   const std::vector<std::string>& orgs = {}) const {
+                   const std::vector<std::string>& orgs = {}, bool expired = false) const {
     PkeyPtr leaf_key = generate_key();
     std::lock_guard lock(mutex);
-    X509Ptr leaf = new_cert(leaf_key.get(), cn, cert.get(), orgs);
+    X509Ptr leaf = new_cert(leaf_key.get(), cn, cert.get(), orgs, expired);
     add_ext(leaf.get(), cert.get(), NID_basic_constraints, "critical,CA:FALSE");
     add_ext(leaf.get(), cert.get(), NID_key_usage, "critical,digitalSignature,keyEncipherment");
     add_ext(leaf.get(), cert.get(), NID_ext_key_usage, eku);
@@ -154,14 +157,15 @@ const std::string& CertificateAuthority::cert_pem() const {
 }
 
 CertAndKey CertificateAuthority::issue_server(const std::vector<std::string>& dns_names,
-                                              const std::vector<std::string>& ip_addresses) const {
+                                              const std::vector<std::string>& ip_addresses,
+                                              bool expired) const {
   std::string san;
   for (const auto& d : dns_names)
     san += (san.empty() ? "DNS:" : ",DNS:") + d;
   for (const auto& ip : ip_addresses)
     san += (san.empty() ? "IP:" : ",IP:") + ip;
   const std::string cn = dns_names.empty() ? "kcoro-fake-apiserver" : dns_names.front();
-  return impl_->issue(cn, "serverAuth", san);
+  return impl_->issue(cn, "serverAuth", san, {}, expired);
 }
 
 CertAndKey CertificateAuthority::issue_client(const std::string& user,

@@ -37,9 +37,10 @@ class CertificateAuthority {
 
   const std::string& cert_pem() const;
 
-  /// A serverAuth certificate for `dns_names` and `ip_addresses` (the first DNS name is the CN).
+  /// A serverAuth certificate for `dns_names` and `ip_addresses` (the first DNS name is the CN);
+  /// `expired`: valid from two days ago until yesterday (for tests of refusal).
   CertAndKey issue_server(const std::vector<std::string>& dns_names,
-                          const std::vector<std::string>& ip_addresses) const;
+                          const std::vector<std::string>& ip_addresses, bool expired = false) const;
   /// A clientAuth certificate whose subject is CN=`user` and O=each of `groups` (the API
   /// server's user name and groups: O=system:masters makes an administrator).
   CertAndKey issue_client(const std::string& user,

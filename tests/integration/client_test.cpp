@@ -601,7 +601,8 @@ TEST_CASE("client: a cancelled watch closes its connection") {
   CHECK(server.wait_for([](auto& s) { return s.watches_open == 0; }, 5s));
 }
 
-TEST_CASE("client: TLS verification, wrong CA and host name refused, client certificates") {
+TEST_CASE(
+    "client: TLS refuses a wrong CA, host name or an expired certificate; client certificates") {
   FakeApiServerOptions o;
   o.tls = true;
   FakeApiServer server(o);
@@ -629,6 +630,17 @@ TEST_CASE("client: TLS verification, wrong CA and host name refused, client cert
     } catch (const std::system_error& e) {
       CHECK(e.code() == kcoro::errc::tls_failed);
     }
+    FakeApiServerOptions o3;
+    o3.tls = true;
+    o3.expired_server_certificate = true;
+    FakeApiServer expired(o3);
+    try {
+      Client client(ex, config_for(expired), copts);
+      co_await client.get(res::pods, "default", "a");
+      FAIL("an expired server certificate must be refused");
+    } catch (const std::system_error& e) {
+      CHECK(e.code() == kcoro::errc::tls_failed);
+    }
     ClusterConfig insecure = config_for(server);
     insecure.ca_data.clear();
     insecure.insecure_skip_tls_verify = true;
@@ -650,6 +662,21 @@ TEST_CASE("client: TLS verification, wrong CA and host name refused, client cert
     Client carol(ex, cfg);
     ObjectPtr a = co_await carol.get(res::pods, "default", "a");
     CHECK(a->meta().name == "a");
+    // A certificate from a CA the server does not trust authenticates nobody: as kube-apiserver
+    // (which requests client certificates and verifies them in its authenticator), a 401.
+    ClusterConfig stranger = config_for(secured);
+    auto [stranger_cert, stranger_key] = other.issue_client_cert("mallory");
+    stranger.client_cert_data = stranger_cert;
+    stranger.client_key_data = stranger_key;
+    kcoro::ClientOptions no_retry;
+    no_retry.retry.max_retries = 0;
+    Client mallory(ex, stranger, no_retry);
+    try {
+      co_await mallory.get(res::pods, "default", "a");
+      FAIL("a client certificate from an untrusted CA must be refused");
+    } catch (const ApiError& e) {
+      CHECK(kcoro::is_unauthorized(e));
+    }
     secured.cluster().forbid("carol", "pods");  // proves the server saw the user "carol"
     try {
       co_await carol.get(res::pods, "default", "a");

@@ -98,6 +98,8 @@ struct ThroughputReport {
 struct FakeApiServerOptions {
   uint16_t port = 0;  ///< 0: an ephemeral port
   bool tls = false;
+  /// With `tls`: serve a certificate that expired yesterday (tests of the client's refusal).
+  bool expired_server_certificate = false;
   /// Accepted bearer tokens and the user each authenticates.
   std::map<std::string, std::string> tokens;
   /// 401 for a request without credentials even when `tokens` is empty (client-cert only).
