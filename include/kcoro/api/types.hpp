@@ -18,6 +18,8 @@
 //   libkcoro (src/api/); these headers only declare it.
 #pragma once
 
+#include "kcoro/json.hpp"
+
 #include <chrono>
 #include <compare>
 #include <cstdint>
@@ -44,12 +46,8 @@ class DecodeError : public std::runtime_error {
   std::string message_;
 };
 
-/// JSON text to decode. When `padded` is true, json_padding (64) readable bytes follow the text
-/// (an Object's text has them) and the decoder reads it in place; otherwise it copies it once.
-struct JsonInput {
-  std::string_view text;
-  bool padded = false;
-};
+/// JSON text to decode, padded or not (kcoro/json.hpp).
+using ::kcoro::JsonInput;
 
 /// Free-form JSON kept as text (RawExtension, FieldsV1, apiextensions JSON): written back as is.
 /// Unlike kcoro::RawJson (a view into an Object) it owns its text.
