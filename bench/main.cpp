@@ -8,6 +8,7 @@ int kcoro_bench_queue(int argc, char** argv);
 int kcoro_bench_client(int argc, char** argv);
 int kcoro_bench_informer(int argc, char** argv);
 int kcoro_bench_controller(int argc, char** argv);
+int kcoro_bench_typed(int argc, char** argv);
 
 namespace {
 
@@ -20,7 +21,8 @@ void usage() {
       "                                     list and watch through kcoro::Client\n"
       "  informer [--kubeconfig PATH | --server URL] [--pods N] [--events M]\n"
       "                                     the whole informer pipeline on one thread\n"
-      "  controller [--json]                event-to-reconcile latency through the whole pipeline");
+      "  controller [--json]                event-to-reconcile latency through the whole pipeline\n"
+      "  typed [--pods N] [--rounds R]      Pod JSON <-> typed core::v1::Pod vs Boost.JSON's DOM");
 }
 
 }  // namespace
@@ -36,6 +38,7 @@ int main(int argc, char** argv) {
   if (cmd == "client") return kcoro_bench_client(argc - 1, argv + 1);
   if (cmd == "informer") return kcoro_bench_informer(argc - 1, argv + 1);
   if (cmd == "controller") return kcoro_bench_controller(argc - 1, argv + 1);
+  if (cmd == "typed") return kcoro_bench_typed(argc - 1, argv + 1);
   std::fprintf(stderr, "kcoro-bench: unknown subcommand '%s'\n", argv[1]);
   usage();
   return 2;

@@ -13,6 +13,7 @@
 #include "kcoro/api/rbac/v1.hpp"
 
 #include "support/fixtures.hpp"
+#include "testing/pod_generator.hpp"
 
 #include <doctest/doctest.h>
 
@@ -41,9 +42,7 @@ void normalise(boost::json::value& v) {
 }
 
 template <class T>
-void check_round_trip(const std::string& name) {
-  CAPTURE(name);
-  const std::string text = fixture(name);
+void check_round_trip_text(const std::string& text) {
   const T typed = api::decode<T>(text);
   const std::string out = api::encode(typed);
   boost::json::value want = boost::json::parse(text);
@@ -53,6 +52,12 @@ void check_round_trip(const std::string& name) {
   if (got != want) MESSAGE(out);
   // And again: the encoded text decodes to the same thing.
   CHECK(api::encode(api::decode<T>(out)) == out);
+}
+
+template <class T>
+void check_round_trip(const std::string& name) {
+  CAPTURE(name);
+  check_round_trip_text<T>(fixture(name));
 }
 
 }  // namespace
@@ -72,6 +77,14 @@ TEST_CASE("generated types round-trip the recorded objects") {
   check_round_trip<kcoro::api::apps::v1::Deployment>("create-deployment-owned.json");
   check_round_trip<kcoro::api::coordination::v1::Lease>("create-lease.json");
   check_round_trip<kcoro::api::apiextensions::v1::CustomResourceDefinition>("create-crd-foo.json");
+}
+
+TEST_CASE("generated types round-trip the benchmarks' generated pods") {
+  kcoro::testing::PodGenerator gen(7);
+  for (int i = 0; i < 50; ++i) {
+    CAPTURE(i);
+    check_round_trip_text<corev1::Pod>(gen.pod("ns", "pod-" + std::to_string(i), 100 + i));
+  }
 }
 
 TEST_CASE("a decoded Pod reads like the recording") {
