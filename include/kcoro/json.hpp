@@ -35,5 +35,7 @@ std::string_view json_decoder_kernel() noexcept;
 
 /// `s` as a JSON string literal, quotes included.
 std::string json_quote(std::string_view s);
+/// Appends json_quote(s) to `out` without a temporary.
+void append_json_quoted(std::string& out, std::string_view s);
 
 }  // namespace kcoro

@@ -161,18 +161,20 @@ void read(od::value& v, IntOrString& out, Ctx& c) {
   }
 }
 
-void read(od::value& v, Time& out, Ctx& c) {
+template <class T>
+void read_time(od::value& v, T& out, Ctx& c) {
   const std::string_view s = get_string(v, c);
   auto tp = parse_rfc3339(s);
   if (!tp) c.fail("not an RFC 3339 time: \"" + std::string(s) + "\"");
-  out = Time(*tp);
+  out = T(*tp);
+}
+
+void read(od::value& v, Time& out, Ctx& c) {
+  read_time(v, out, c);
 }
 
 void read(od::value& v, MicroTime& out, Ctx& c) {
-  const std::string_view s = get_string(v, c);
-  auto tp = parse_rfc3339(s);
-  if (!tp) c.fail("not an RFC 3339 time: \"" + std::string(s) + "\"");
-  out = MicroTime(*tp);
+  read_time(v, out, c);
 }
 
 void read(od::value& v, RawJson& out, Ctx& c) {
@@ -217,38 +219,7 @@ void decode_document(const JsonInput& in, void (*fn)(od::value&, void*, Ctx&), v
 }
 
 void Writer::string(std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out += '"';
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto ch = static_cast<unsigned char>(s[i]);
-    if (ch >= 0x20 && ch != '"' && ch != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (ch) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        out += "\\u00";
-        out += hex[ch >> 4];
-        out += hex[ch & 15];
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out += '"';
+  append_json_quoted(out, s);
 }
 
 void write(Writer& w, const std::string& v) {

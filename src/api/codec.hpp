@@ -123,18 +123,13 @@ void read(od::value& v, std::vector<T>& out, Ctx& c) {
 template <class T>
 void read(od::value& v, std::map<std::string, T>& out, Ctx& c) {
   out.clear();
-  od::object obj = get_object(v, c);
-  for (auto item : obj) {
-    od::field f;
-    c.check(std::move(item).get(f));
-    std::string_view key;
-    c.check(f.unescaped_key().get(key));
-    auto& [k, slot] = *out.try_emplace(std::string(key)).first;
+  read_object(v, c, &out, [](std::string_view key, od::value& val, void* p, Ctx& c) {
+    auto& [k, slot] =
+        *static_cast<std::map<std::string, T>*>(p)->try_emplace(std::string(key)).first;
     c.push_key(k);
-    od::value val = f.value();
-    if (!is_null(val, c)) read(val, slot, c);
+    read(val, slot, c);
     c.pop();
-  }
+  });
 }
 
 /// Parses the document (in place when padded, else from a thread-local padded copy) and calls

@@ -373,16 +373,4 @@ std::string format_rfc3339(std::chrono::system_clock::time_point tp, int fractio
 
 }  // namespace detail
 
-Time Time::parse(std::string_view s) {
-  auto tp = detail::parse_rfc3339(s);
-  if (!tp) throw std::invalid_argument("time: not RFC 3339: '" + std::string(s) + "'");
-  return Time(*tp);
-}
-
-MicroTime MicroTime::parse(std::string_view s) {
-  auto tp = detail::parse_rfc3339(s);
-  if (!tp) throw std::invalid_argument("time: not RFC 3339: '" + std::string(s) + "'");
-  return MicroTime(*tp);
-}
-
 }  // namespace kcoro::api

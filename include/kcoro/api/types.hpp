@@ -134,42 +134,36 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
 std::string format_rfc3339(std::chrono::system_clock::time_point tp, int fraction_digits);
 }  // namespace detail
 
+namespace detail {
+/// A point in time at the precision `Precision`, written RFC 3339 in UTC with `FractionDigits`
+/// digits after the seconds: Time and MicroTime.
+template <class Precision, int FractionDigits>
+class TimeAt {
+ public:
+  using clock = std::chrono::system_clock;
+  TimeAt() = default;
+  /// Truncates to the precision, as the API does.
+  explicit TimeAt(clock::time_point tp) : tp_(std::chrono::floor<Precision>(tp)) {}
+  static TimeAt now() { return TimeAt(clock::now()); }
+  /// Parses RFC 3339 (any fraction, any offset). Throws std::invalid_argument.
+  static TimeAt parse(std::string_view s) {
+    auto tp = parse_rfc3339(s);
+    if (!tp) throw std::invalid_argument("time: not RFC 3339: '" + std::string(s) + "'");
+    return TimeAt(*tp);
+  }
+  clock::time_point time_point() const noexcept { return tp_; }
+  std::string str() const { return format_rfc3339(tp_, FractionDigits); }
+  friend auto operator<=>(const TimeAt&, const TimeAt&) = default;
+
+ private:
+  clock::time_point tp_{};
+};
+}  // namespace detail
+
 /// meta/v1 Time: a point in time with second precision, written "2024-01-02T03:04:05Z".
-class Time {
- public:
-  using clock = std::chrono::system_clock;
-  Time() = default;
-  /// Truncates to whole seconds, as the API does.
-  explicit Time(clock::time_point tp) : tp_(std::chrono::floor<std::chrono::seconds>(tp)) {}
-  static Time now() { return Time(clock::now()); }
-  /// Parses RFC 3339 (any fraction, any offset). Throws std::invalid_argument.
-  static Time parse(std::string_view s);
-  clock::time_point time_point() const noexcept { return tp_; }
-  std::string str() const { return detail::format_rfc3339(tp_, 0); }
-  friend auto operator<=>(const Time&, const Time&) = default;
-
- private:
-  clock::time_point tp_{};
-};
-
+using Time = detail::TimeAt<std::chrono::seconds, 0>;
 /// meta/v1 MicroTime: a point in time with microsecond precision, "2024-01-02T03:04:05.123456Z".
-class MicroTime {
- public:
-  using clock = std::chrono::system_clock;
-  MicroTime() = default;
-  /// Truncates to whole microseconds.
-  explicit MicroTime(clock::time_point tp)
-      : tp_(std::chrono::floor<std::chrono::microseconds>(tp)) {}
-  static MicroTime now() { return MicroTime(clock::now()); }
-  /// Parses RFC 3339 (any fraction, any offset). Throws std::invalid_argument.
-  static MicroTime parse(std::string_view s);
-  clock::time_point time_point() const noexcept { return tp_; }
-  std::string str() const { return detail::format_rfc3339(tp_, 6); }
-  friend auto operator<=>(const MicroTime&, const MicroTime&) = default;
-
- private:
-  clock::time_point tp_{};
-};
+using MicroTime = detail::TimeAt<std::chrono::microseconds, 6>;
 
 /// An optional value on the heap, for recursive types (JSONSchemaProps.not): copies deeply,
 /// compares by value, and reads like std::optional.
