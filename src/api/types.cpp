@@ -349,8 +349,14 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
     return std::nullopt;
   }
   if (i != s.size()) return std::nullopt;
-  const auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{sec} + frac - offset;
-  return time_point_cast<system_clock::duration>(tp);
+  // In seconds first: system_clock counts nanoseconds in 64 bits (years 1678 to 2261 here), and a
+  // time beyond that is an error, not an overflow.
+  const sys_seconds secs = sys_days{ymd} + hours{h} + minutes{mi} + seconds{sec} - offset;
+  constexpr auto lo = ceil<seconds>(system_clock::time_point::min()) + seconds{1};
+  constexpr auto hi = floor<seconds>(system_clock::time_point::max()) - seconds{1};
+  if (secs < lo || secs > hi) return std::nullopt;
+  return time_point_cast<system_clock::duration>(secs) +
+         duration_cast<system_clock::duration>(frac);
 }
 
 std::string format_rfc3339(std::chrono::system_clock::time_point tp, int fraction_digits) {

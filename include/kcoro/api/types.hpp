@@ -129,6 +129,7 @@ class IntOrString {
 
 namespace detail {
 /// RFC 3339 text ("2024-01-02T03:04:05Z", "...05.123456+02:00") to a time point, any precision.
+/// nullopt when malformed or outside what system_clock holds (years 1678 to 2261 with GCC).
 std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view s) noexcept;
 /// A time point in UTC with `fraction_digits` (0 or 6) digits after the seconds, then "Z".
 std::string format_rfc3339(std::chrono::system_clock::time_point tp, int fraction_digits);
