@@ -106,6 +106,17 @@ TEST_CASE("a decoded Pod reads like the recording") {
   CHECK(kcoro::api::rbac::v1::Role::resource().plural == "roles");
   CHECK(kcoro::api::apiextensions::v1::CustomResourceDefinition::resource() ==
         kcoro::resources::customresourcedefinitions);
+  // Every hand-written constant agrees with what the generator read from the OpenAPI paths.
+  namespace res = kcoro::resources;
+  CHECK(corev1::Service::resource() == res::services);
+  CHECK(corev1::ConfigMap::resource() == res::configmaps);
+  CHECK(corev1::Secret::resource() == res::secrets);
+  CHECK(corev1::ServiceAccount::resource() == res::serviceaccounts);
+  CHECK(corev1::Event::resource() == res::events);
+  CHECK(corev1::Namespace::resource() == res::namespaces);
+  CHECK(kcoro::api::apps::v1::ReplicaSet::resource() == res::replicasets);
+  CHECK(kcoro::api::apps::v1::StatefulSet::resource() == res::statefulsets);
+  CHECK(kcoro::api::apps::v1::DaemonSet::resource() == res::daemonsets);
 }
 
 TEST_CASE("a partly filled struct encodes only what is set: an apply configuration") {
