@@ -9,6 +9,7 @@ int kcoro_bench_client(int argc, char** argv);
 int kcoro_bench_informer(int argc, char** argv);
 int kcoro_bench_controller(int argc, char** argv);
 int kcoro_bench_soak(int argc, char** argv);
+int kcoro_bench_typed(int argc, char** argv);
 
 namespace {
 
@@ -23,7 +24,8 @@ void usage() {
       "                                     the whole informer pipeline on one thread\n"
       "  controller [--json]                event-to-reconcile latency through the whole pipeline\n"
       "  soak [--minutes N] [--json]        an informer and a controller under churn: RSS over "
-      "time");
+      "time\n"
+      "  typed [--pods N] [--rounds R]      Pod JSON <-> typed core::v1::Pod vs Boost.JSON's DOM");
 }
 
 }  // namespace
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
   if (cmd == "informer") return kcoro_bench_informer(argc - 1, argv + 1);
   if (cmd == "controller") return kcoro_bench_controller(argc - 1, argv + 1);
   if (cmd == "soak") return kcoro_bench_soak(argc - 1, argv + 1);
+  if (cmd == "typed") return kcoro_bench_typed(argc - 1, argv + 1);
   std::fprintf(stderr, "kcoro-bench: unknown subcommand '%s'\n", argv[1]);
   usage();
   return 2;

@@ -21,11 +21,21 @@ struct RawJson {
 /// Bytes of headroom kept after every buffer handed to simdjson (SIMDJSON_PADDING).
 inline constexpr std::size_t json_padding = 64;
 
+/// JSON text to decode into a typed API struct (kcoro/api/types.hpp). When `padded` is true,
+/// json_padding readable bytes follow the text (an Object's text has them) and the decoder reads
+/// it in place; otherwise it copies it once.
+struct JsonInput {
+  std::string_view text;
+  bool padded = false;
+};
+
 /// The simdjson kernel kcoro's decoders run ("icelake", "haswell", "westmere", "fallback"):
 /// On-Demand picks it when kcoro is compiled (meson option cpu), not at run time.
 std::string_view json_decoder_kernel() noexcept;
 
 /// `s` as a JSON string literal, quotes included.
 std::string json_quote(std::string_view s);
+/// Appends json_quote(s) to `out` without a temporary.
+void append_json_quoted(std::string& out, std::string_view s);
 
 }  // namespace kcoro

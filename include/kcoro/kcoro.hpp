@@ -2,6 +2,8 @@
 // Each header stands alone; include only what you use to keep compile times short.
 #pragma once
 
+// The typed API's value types; a group's structs (kcoro/api/GROUP/VERSION.hpp) only where used.
+#include "kcoro/api/types.hpp"
 #include "kcoro/backoff.hpp"
 #include "kcoro/client.hpp"
 #include "kcoro/controller.hpp"
@@ -32,5 +34,6 @@
 #include "kcoro/runtime.hpp"
 #include "kcoro/store.hpp"
 #include "kcoro/transform.hpp"
+#include "kcoro/typed_client.hpp"
 #include "kcoro/watch_decoder.hpp"
 #include "kcoro/workqueue.hpp"

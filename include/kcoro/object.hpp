@@ -142,6 +142,18 @@ class Object {
     return v;
   }
 
+  /// The object as a typed API struct (a generated kcoro::api type such as
+  /// kcoro::api::core::v1::Pod), decoded from the stored text now, in one pass and without
+  /// copying it. Include the type's header (kcoro/api/GROUP/VERSION.hpp) and link libkcoro.
+  /// Throws kcoro::api::DecodeError when the text does not fit the type. The default transform
+  /// has cut metadata.managedFields, so the struct has none.
+  template <class T>
+  T as() const {
+    T out;
+    decode_json(JsonInput{json(), true}, out);  // the generated overload, found by ADL
+    return out;
+  }
+
   /// Heap bytes this Object holds (text, padding, meta tables, control block); what the cache
   /// pays per object.
   std::size_t retained_bytes() const noexcept;

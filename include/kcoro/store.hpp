@@ -72,6 +72,14 @@ class Store {
 
   /// The object stored under `key`, or nullptr.
   ObjectPtr get(std::string_view key) const;
+  /// The object stored under `key` as a typed API struct (Object::as), or nullopt. The cache
+  /// stays JSON: each call decodes. Throws kcoro::api::DecodeError when it does not fit T.
+  template <class T>
+  std::optional<T> get(std::string_view key) const {
+    ObjectPtr o = get(key);
+    if (!o) return std::nullopt;
+    return o->template as<T>();
+  }
   /// Every object, in no particular order.
   std::vector<ObjectPtr> list() const;
   /// Every key, in no particular order.
