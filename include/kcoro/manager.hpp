@@ -76,7 +76,9 @@ struct ByObject {
   std::vector<std::string> namespaces{};
   std::string label_selector{};
   std::string field_selector{};
-  Transform transform{};  ///< after CacheOptions::transform
+  Transform transform{};                ///< after CacheOptions::transform
+  std::size_t channel_capacity = 1024;  ///< InformerOptions::channel_capacity
+  int64_t page_size = 500;              ///< the list's page size (ReflectorPolicyOptions)
 };
 
 struct CacheOptions {

@@ -123,6 +123,8 @@ struct Manager::Impl {
       lo.release_on_cancel = opts.leader_election_release_on_cancel;
       lo.metrics = opts.metrics;
       lo.logger = logger;
+      // "<identity> became leader" on the Lease, as controller-runtime's elector records it.
+      lo.recorder = &recorder(opts.leader_election_id);
       elector = std::make_unique<LeaderElector>(client, lo);  // throws on bad timings
     }
     if (opts.metrics_bind_address != "0") {
@@ -172,6 +174,8 @@ struct Manager::Impl {
       if (by) {
         io.label_selector = by->label_selector;
         io.field_selector = by->field_selector;
+        io.channel_capacity = by->channel_capacity;
+        io.policy.page_size = by->page_size;
       }
       io.transform = compose(c.transform, by ? by->transform : Transform{});
       io.logger = logger;

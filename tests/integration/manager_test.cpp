@@ -12,6 +12,7 @@
 #include <doctest/doctest.h>
 
 #include <boost/asio/redirect_error.hpp>
+#include <boost/json.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -258,7 +259,8 @@ TEST_CASE(
   server.cluster().apply_object(kcoro::test::pod_json("db-1", "a", R"(,"tier":"db")"));
   auto opts = options_for(server);
   opts.cache.namespaces = {"a", "b"};
-  opts.cache.by_object.push_back({.resource = res::pods, .label_selector = "tier=db"});
+  opts.cache.by_object.push_back(
+      {.resource = res::pods, .label_selector = "tier=db", .channel_capacity = 16, .page_size = 1});
   opts.cache.transform = [](std::string& json) {  // every object: drop the data
     auto at = json.find(R"("data":)");
     if (at != std::string::npos) json.replace(at, json.find('}', at) - at + 1, R"("data":{})");
@@ -286,6 +288,9 @@ TEST_CASE(
         co_return Result::done();
       });
   REQUIRE(mgr.informers(res::configmaps).size() == 2);
+  REQUIRE(mgr.informers(res::pods).size() == 2);
+  CHECK(mgr.informers(res::pods).front()->options().policy.page_size == 1);
+  CHECK(mgr.informers(res::pods).front()->options().channel_capacity == 16);
   Running run(mgr);
   REQUIRE(wait_until([&] { return seen.has("a/cm") && seen.has("b/cm"); }));
   // The sentinel: a change in "b" after the one in "c" reaches the controller; "c"'s never does.
@@ -362,6 +367,18 @@ TEST_CASE(
   auto lease = kcoro::Object::parse(server.cluster().handle(req).body);
   REQUIRE(lease);
   CHECK(lease->get<std::string_view>("/spec/holderIdentity").value_or("") == "");
+  // The elector recorded its win on the Lease, and the recorder flushed it at stop.
+  req.target = "/api/v1/namespaces/default/events";
+  auto events = boost::json::parse(server.cluster().handle(req).body);
+  bool became_leader = false;
+  for (const auto& ev : events.at("items").as_array()) {
+    const auto& o = ev.as_object();
+    if (o.at("reason").as_string() == "LeaderElection" &&
+        o.at("involvedObject").at("name").as_string() == "order-test") {
+      became_leader = std::string_view(o.at("message").as_string()).ends_with("became leader");
+    }
+  }
+  CHECK(became_leader);
 }
 
 TEST_CASE("Manager: SIGTERM stops run() cleanly") {
