@@ -4,8 +4,8 @@
 #   address+undefined  every test tier under ASan and UBSan
 #   thread             what crosses threads (thread and integration tiers, examples), under TSan
 # The envtest tier (a real kube-apiserver and etcd) runs in the release and ASan builds when its
-# assets are found: KCORO_TEST_ASSETS or KUBEBUILDER_ASSETS, else ../shared/envtest/*.tar.xz
-# unpacked once into build-assets/. Without them it is reported as skipped.
+# assets are found (tests/envtest/assets.sh says where it looks). Without them it is reported as
+# skipped, with one line saying so.
 # Ends with a plain line "N passed, N failed" (test cases, summed over the three builds; skipped
 # tests count as neither) and exits non-zero if anything failed or did not build.
 set -uo pipefail
@@ -23,22 +23,11 @@ passed=0
 failed=0
 failures=()
 
-# The envtest tier's kube-apiserver and etcd (controller-runtime's envtest layout).
-if [ -z "${KCORO_TEST_ASSETS:-}" ] && [ -z "${KUBEBUILDER_ASSETS:-}" ]; then
-  tarball=$(ls "$root"/../shared/envtest/*.tar.xz 2>/dev/null | head -n 1)
-  if [ -n "$tarball" ]; then
-    assets="$root/build-assets"
-    stamp="$assets/.unpacked-$(basename "$tarball")"
-    if [ ! -f "$stamp" ]; then
-      echo "== unpacking $tarball into build-assets/"
-      rm -rf "$assets" && mkdir -p "$assets" && tar -xJf "$tarball" -C "$assets" && touch "$stamp"
-    fi
-    apiserver=$(find "$assets" -name kube-apiserver -type f 2>/dev/null | head -n 1)
-    if [ -n "$apiserver" ]; then
-      KCORO_TEST_ASSETS=$(dirname "$apiserver")
-      export KCORO_TEST_ASSETS
-    fi
-  fi
+# The envtest tier's kube-apiserver and etcd: tests/envtest/assets.sh finds them, or nothing.
+envtest_assets=$(bash tests/envtest/assets.sh "$root")
+if [ -n "$envtest_assets" ]; then
+  KCORO_TEST_ASSETS=$envtest_assets
+  export KCORO_TEST_ASSETS
 fi
 echo "== envtest assets: ${KCORO_TEST_ASSETS:-${KUBEBUILDER_ASSETS:-none (the envtest tier will be skipped)}}"
 
