@@ -1,6 +1,9 @@
 #include "core/object_builder.hpp"
+
+#include "core/json_frame.hpp"
 #include "kcoro/json.hpp"
 
+#include <charconv>
 #include <cstring>
 
 namespace kcoro {
@@ -271,6 +274,137 @@ Error ObjectBuilder::scan(od::object obj, const char* begin, bool strip_managed_
     }
   }
   return {};
+}
+
+Error ObjectBuilder::scan_parts(const char* begin, std::string_view kind,
+                                std::string_view api_version, od::object metadata,
+                                bool strip_managed_fields) {
+  reset();
+  base_ = begin;
+  auto str = [&](std::string_view v) {
+    return v.empty()
+               ? Str{}
+               : Str{static_cast<uint32_t>(v.data() - begin), static_cast<uint32_t>(v.size()), -1};
+  };
+  kind_ = str(kind);
+  api_version_ = str(api_version);
+  if (auto e = scan_metadata(metadata, strip_managed_fields)) {
+    return make_error(to_error_code(e),
+                      std::string("malformed object: ") + simdjson::error_message(e));
+  }
+  return {};
+}
+
+bool ObjectBuilder::scan_framed(od::parser& parser, const char* begin, std::string_view kind,
+                                std::string_view api_version, std::string_view metadata,
+                                const char* commas_base, const std::vector<uint32_t>& md_commas,
+                                bool strip_managed_fields) {
+  reset();
+  base_ = begin;
+  auto str = [&](std::string_view v) {
+    return v.empty()
+               ? Str{}
+               : Str{static_cast<uint32_t>(v.data() - begin), static_cast<uint32_t>(v.size()), -1};
+  };
+  kind_ = str(kind);
+  api_version_ = str(api_version);
+
+  if (!split_fields(commas_base, metadata.data() + 1, metadata.data() + metadata.size() - 1,
+                    md_commas, md_fields_)) {
+    return false;
+  }
+
+  auto plain = [&](std::string_view value, Str& out) {
+    const char* p = value.data();
+    std::string_view s;
+    if (!take_plain_string(p, value.data() + value.size(), s) || p != value.data() + value.size()) {
+      return false;
+    }
+    out = str(s);
+    return true;
+  };
+  auto integer = [&](std::string_view value, int64_t& out) {
+    const std::size_t digits = value.starts_with('-') ? 1 : 0;
+    if (value.size() > digits + 1 && value[digits] == '0') return false;  // JSON: no leading 0
+    auto r = std::from_chars(value.data(), value.data() + value.size(), out);
+    return r.ec == std::errc{} && r.ptr == value.data() + value.size();
+  };
+  // A structured value, parsed by simdjson on its own bytes (readable past their end: the rest of
+  // the source follows, then its padding).
+  auto structured = [&](std::string_view value, char open, auto&& then) {
+    if (value.front() != open) return false;
+    od::document doc;
+    if (parser.iterate(value.data(), value.size(), value.size() + json_padding).get(doc)) {
+      return false;
+    }
+    return then(doc) == simdjson::SUCCESS;
+  };
+
+  for (const JsonField& f : md_fields_) {
+    const std::string_view k = f.key;
+    const std::string_view v = f.value;
+    if (v == "null") continue;  // absent, as in scan_metadata
+    bool ok = true;
+    if (k == "name") {
+      ok = plain(v, name_);
+    } else if (k == "namespace") {
+      ok = plain(v, ns_);
+    } else if (k == "uid") {
+      ok = plain(v, uid_);
+    } else if (k == "resourceVersion") {
+      ok = plain(v, rv_);
+    } else if (k == "generation") {
+      ok = integer(v, generation_);
+    } else if (k == "creationTimestamp") {
+      ok = plain(v, created_);
+    } else if (k == "deletionTimestamp") {
+      ok = plain(v, deleted_);
+    } else if (k == "deletionGracePeriodSeconds") {
+      int64_t g = 0;
+      ok = integer(v, g);
+      if (ok) grace_ = g;
+    } else if (k == "generateName") {
+      ok = plain(v, generate_name_);
+    } else if (k == "labels" || k == "annotations") {
+      auto& out = k == "labels" ? labels_ : annotations_;
+      ok = structured(v, '{', [&](od::document& doc) {
+        od::object m;
+        auto e = doc.get_object().get(m);
+        return e ? e : scan_string_map(m, out);
+      });
+    } else if (k == "ownerReferences") {
+      ok = structured(v, '[', [&](od::document& doc) {
+        od::array a;
+        auto e = doc.get_array().get(a);
+        return e ? e : scan_owners(a);
+      });
+    } else if (k == "finalizers") {
+      ok = structured(v, '[', [&](od::document& doc) {
+        od::array a;
+        auto e = doc.get_array().get(a);
+        return e ? e : scan_finalizers(a);
+      });
+    } else if (k == "managedFields" && strip_managed_fields) {
+      // The cut takes the pair and one comma: the following one, else the preceding one.
+      const char* cut_begin = k.data() - 1;  // the key's opening quote
+      const char* cut_end = v.data() + v.size();
+      const char* p = cut_end;
+      while (json_ws(*p))
+        ++p;  // metadata's '}' at least follows
+      if (*p == ',') {
+        cut_end = p + 1;
+      } else {
+        const char* q = cut_begin;
+        while (q > begin && json_ws(q[-1]))
+          --q;
+        if (q > begin && q[-1] == ',') cut_begin = q - 1;
+      }
+      cut_begin_ = static_cast<std::size_t>(cut_begin - begin);
+      cut_end_ = static_cast<std::size_t>(cut_end - begin);
+    }
+    if (!ok) return false;
+  }
+  return true;
 }
 
 std::string_view ObjectBuilder::view(const Object& o, const Str& s) const {

@@ -7,6 +7,7 @@
 // its tables stop allocating after the first few objects.
 #pragma once
 
+#include "core/json_frame.hpp"
 #include "kcoro/object.hpp"
 
 #include <simdjson.h>
@@ -38,6 +39,22 @@ struct ObjectBuilder {
   /// Scans the object `obj`, whose text starts at `begin` ('{'). Returns an Error on malformed
   /// JSON or unexpected types in metadata. `strip_managed_fields` records the cut.
   Error scan(simdjson::ondemand::object obj, const char* begin, bool strip_managed_fields);
+
+  /// The same scan for an object that was framed without simdjson (the decoders' fast path):
+  /// `kind` and `api_version` are views into the source without escapes (empty when absent), and
+  /// `metadata` an On-Demand object iterated over its own bytes within the source.
+  Error scan_parts(const char* begin, std::string_view kind, std::string_view api_version,
+                   simdjson::ondemand::object metadata, bool strip_managed_fields);
+
+  /// As scan_parts, but the metadata too is framed by the bracket scanner and only its small
+  /// structured values (labels, annotations, ownerReferences, finalizers) go through simdjson:
+  /// managedFields is never indexed. False when a field is not in the plain form this handles
+  /// (escaped strings, a number that is not a plain integer, ...): use scan_parts then.
+  /// `md_commas` are the metadata's own commas (its fields' separators), as offsets from
+  /// `commas_base`.
+  bool scan_framed(simdjson::ondemand::parser& parser, const char* begin, std::string_view kind,
+                   std::string_view api_version, std::string_view metadata, const char* commas_base,
+                   const std::vector<uint32_t>& md_commas, bool strip_managed_fields);
 
   /// Builds the Object from source bytes [begin, end) (end is one past '}'), after scan.
   /// `require_name` is false for bookmarks. Applies `opts.transform` if any.
@@ -72,6 +89,7 @@ struct ObjectBuilder {
   std::string insert_;
   std::size_t kind_at_ = 0, api_version_at_ = 0;  // positions of the inserted values in insert_
   std::vector<std::string_view> interned_views_;
+  std::vector<JsonField> md_fields_;
 };
 
 /// For a document simdjson rejected: truncated_input when it ends inside a string or with

@@ -1,5 +1,6 @@
 #include "kcoro/watch_decoder.hpp"
 
+#include "core/json_frame.hpp"
 #include "core/object_builder.hpp"
 #include "core/padded_buffer.hpp"
 
@@ -53,6 +54,10 @@ struct WatchDecoder::Impl {
   uint64_t fed = 0;              // bytes fed before the current feed call
   uint64_t pending_offset = 0;   // stream offset of pending's first byte
   bool skipping = false;         // dropping the rest of an over-long line
+  // The fast path's scratch, reused across events.
+  std::vector<detail::JsonMark> marks;
+  std::vector<uint32_t> commas;
+  std::vector<detail::JsonField> fields;
 
   Error error_at(uint64_t offset, std::error_code code, std::string message) {
     return Error{code, std::move(message), offset};
@@ -73,6 +78,7 @@ struct WatchDecoder::Impl {
     if (data[lead] != '{') {
       return error_at(offset, errc::invalid_json, "watch event is not a JSON object");
     }
+    if (auto done = fast_line(data + lead, len - lead, offset, out)) return std::move(*done);
     od::document doc;
     od::object event;
     auto e = parser.iterate(data, len, len + json_padding).get(doc);
@@ -143,6 +149,113 @@ struct WatchDecoder::Impl {
     }
     out.push_back(std::move(ev));
     return {};
+  }
+
+  // The common case, without simdjson indexing the whole event: {"type":T,"object":{...}} in
+  // printable ASCII. The bracket scanner frames the event and the object's top-level fields;
+  // simdjson then parses the metadata alone. The rest of the object (spec, status) is checked as
+  // an On-Demand skip would check it: strings closed, brackets balanced. Anything else — other
+  // bytes, other shapes, ERROR events, any error — returns false and the line is decoded the
+  // general way, which reports errors precisely. [data, data+len) starts with '{', ends without
+  // whitespace, and is readable for json_padding bytes past its end. Returns the line's outcome,
+  // or nullopt for the general way. Once the object is built (the transform has run) there is no
+  // going back: a transform runs once per event.
+  std::optional<Error> fast_line(const char* data, std::size_t len, uint64_t offset,
+                                 std::vector<WatchEvent>& out) {
+    constexpr std::nullopt_t general = std::nullopt;
+    marks.clear();
+    detail::BracketScan scan;
+    const std::size_t stop = scan.scan(data, len, 3, [&](std::size_t at, char c, int64_t depth) {
+      marks.push_back({static_cast<uint32_t>(at), c, static_cast<int8_t>(depth)});
+      return marks.size() < 8192;
+    });
+    if (stop != len || scan.non_ascii || scan.in_string() || scan.depth != 0) return general;
+    if (marks.size() < 4 || marks.front().pos != 0 || marks.back().pos != len - 1) return general;
+    // Depth 0: the event's braces. Depth 1: its commas and the object's braces. Depth 2: the
+    // object's commas and its fields' brackets. Depth 3: the commas of those fields' values,
+    // among them the metadata's.
+    commas.clear();
+    std::size_t open = 0, close = 0;
+    for (std::size_t k = 1; k + 1 < marks.size(); ++k) {
+      const auto& m = marks[k];
+      if (m.depth != 1) continue;
+      if (m.c == ',') {
+        commas.push_back(m.pos);
+      } else if (m.c == '{' && !open) {
+        open = k;
+      } else if (m.c == '}' && open && !close) {
+        close = k;
+      } else {
+        return general;  // another container among the event's fields
+      }
+    }
+    if (!open || !close) return general;
+    if (!detail::split_fields(data, data + 1, data + len - 1, commas, fields)) return general;
+    std::optional<WatchEventType> type;
+    const char* obj_begin = data + marks[open].pos;
+    const char* obj_end = data + marks[close].pos + 1;
+    bool have_object = false;
+    for (const auto& f : fields) {
+      if (f.key == "type") {
+        const char* p = f.value.data();
+        std::string_view t;
+        if (type || !detail::take_plain_string(p, p + f.value.size(), t)) return general;
+        type = parse_type(t);
+        if (!type || *type == WatchEventType::error) return general;
+      } else if (f.key == "object") {
+        if (have_object || f.value.data() != obj_begin ||
+            f.value.data() + f.value.size() != obj_end) {
+          return general;
+        }
+        have_object = true;
+      } else {
+        return general;
+      }
+    }
+    if (!type || !have_object) return general;
+
+    commas.clear();
+    for (std::size_t k = open + 1; k < close; ++k) {
+      if (marks[k].depth == 2 && marks[k].c == ',') commas.push_back(marks[k].pos);
+    }
+    detail::FramedObject framed;
+    if (!detail::split_fields(data, obj_begin + 1, obj_end - 1, commas, fields) ||
+        !detail::pick_object_fields(fields, framed)) {
+      return general;
+    }
+    // The metadata's commas: depth 3 between its braces.
+    commas.clear();
+    const auto md_open = static_cast<uint32_t>(framed.metadata.data() - data);
+    const auto md_close = static_cast<uint32_t>(md_open + framed.metadata.size() - 1);
+    for (std::size_t k = open + 1; k < close; ++k) {
+      if (marks[k].pos > md_open && marks[k].pos < md_close && marks[k].depth == 3 &&
+          marks[k].c == ',') {
+        commas.push_back(marks[k].pos);
+      }
+    }
+    if (!builder.scan_framed(parser, obj_begin, framed.kind, framed.api_version, framed.metadata,
+                             data, commas, opts.strip_managed_fields)) {
+      od::document doc;
+      od::object md;
+      const std::size_t md_len = framed.metadata.size();
+      auto e = parser.iterate(framed.metadata.data(), md_len, md_len + json_padding).get(doc);
+      if (!e) e = doc.get_object().get(md);
+      if (e) return general;
+      if (builder.scan_parts(obj_begin, framed.kind, framed.api_version, md,
+                             opts.strip_managed_fields)) {
+        return general;
+      }
+    }
+    Error err;
+    WatchEvent ev;
+    ev.type = *type;
+    ev.object = builder.build(obj_begin, obj_end, opts, ev.type != WatchEventType::bookmark, err);
+    if (!ev.object) {
+      err.offset = offset;
+      return err;
+    }
+    out.push_back(std::move(ev));
+    return Error{};
   }
 
   Error fail(uint64_t offset, simdjson::error_code e, std::string_view line = {}) {

@@ -1,0 +1,361 @@
+// The decoders' fast path: the bracket scanner against a byte-at-a-time reference, and the watch
+// decoder's framed decode against the general one (Object::parse) on every shape of object.
+#include "core/bracket_scan.hpp"
+#include "kcoro/object.hpp"
+#include "kcoro/watch_decoder.hpp"
+#include "support/fixtures.hpp"
+#include "testing/pod_generator.hpp"
+
+#include <doctest/doctest.h>
+
+#include <boost/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace {
+
+using kcoro::detail::BracketScan;
+
+struct Marked {
+  std::size_t at;
+  char c;
+  int64_t depth;
+  friend bool operator==(const Marked&, const Marked&) = default;
+};
+
+// The reference: one byte at a time. As in simdjson, a backslash escapes the next byte wherever
+// it stands, and what an escape changes is only whether a quote counts (valid JSON has
+// backslashes only inside strings).
+struct Reference {
+  int64_t depth = 0;
+  bool in_string = false;
+  bool escape = false;
+  bool non_ascii = false;
+  bool stopped = false;
+
+  void feed(const std::string& s, std::size_t from, std::size_t to, int64_t shallow,
+            std::vector<Marked>& out) {
+    for (std::size_t i = from; i < to && !stopped; ++i) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      if (c < 0x20 || c >= 0x80) non_ascii = true;
+      const bool escaped = escape;
+      escape = false;
+      if (c == '\\' && !escaped) {
+        escape = true;
+        continue;
+      }
+      if (in_string) {
+        if (c == '"' && !escaped) in_string = false;
+        continue;
+      }
+      if (c == '"' && !escaped) {
+        in_string = true;
+      } else if (c == '{' || c == '[') {
+        if (depth <= shallow) out.push_back({i, static_cast<char>(c), depth});
+        ++depth;
+      } else if (c == '}' || c == ']') {
+        if (--depth < 0) {
+          stopped = true;
+          break;
+        }
+        if (depth <= shallow) out.push_back({i, static_cast<char>(c), depth});
+      } else if (c == ',' && depth <= shallow) {
+        out.push_back({i, ',', depth});
+      }
+    }
+  }
+};
+
+std::string random_json_ish(std::mt19937_64& rng, std::size_t n) {
+  // Mostly the characters that matter, with runs of backslashes and quotes.
+  static const std::string alphabet = "{}[],\"\\\\\\abc:1 ";
+  std::string s;
+  std::uniform_int_distribution<std::size_t> pick(0, alphabet.size() - 1);
+  std::uniform_int_distribution<int> rare(0, 199);
+  for (std::size_t i = 0; i < n; ++i) {
+    const int r = rare(rng);
+    if (r == 0) {
+      s += '\xc3';  // UTF-8 lead byte
+    } else if (r == 1) {
+      s += '\t';
+    } else {
+      s += alphabet[pick(rng)];
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("bracket scan: marks, depth and string state agree with a byte-at-a-time reference") {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 3000; ++round) {
+    const std::size_t n = std::uniform_int_distribution<std::size_t>(0, 400)(rng);
+    const std::string s = random_json_ish(rng, n);
+    const int64_t shallow = std::uniform_int_distribution<int64_t>(0, 4)(rng);
+    // Fed in random pieces, to cross 64-byte blocks and piece ends everywhere.
+    BracketScan scan;
+    Reference ref;
+    std::vector<Marked> got, want;
+    std::size_t pos = 0;
+    bool stopped = false;
+    while (pos < n && !stopped) {
+      const std::size_t len =
+          std::min<std::size_t>(n - pos, std::uniform_int_distribution<std::size_t>(1, 150)(rng));
+      const std::size_t used =
+          scan.scan(s.data() + pos, len, shallow, [&](std::size_t at, char c, int64_t d) {
+            got.push_back({pos + at, c, d});
+            return true;
+          });
+      ref.feed(s, pos, pos + len, shallow, want);
+      if (scan.depth < 0) {
+        stopped = true;
+        CHECK(ref.stopped);
+        CHECK(used <= len);
+      } else {
+        CHECK(used == len);
+      }
+      pos += len;
+    }
+    auto show = [](const std::vector<Marked>& v) {
+      std::string out;
+      for (const auto& m : v)
+        out += m.c + std::to_string(m.at) + "/" + std::to_string(m.depth) + " ";
+      return out;
+    };
+    INFO("input: ", s, " shallow ", shallow);
+    INFO("got:  ", show(got));
+    INFO("want: ", show(want));
+    REQUIRE(got == want);
+    if (!stopped) {
+      CHECK_FALSE(ref.stopped);
+      CHECK(scan.depth == ref.depth);
+      CHECK(scan.in_string() == ref.in_string);
+      CHECK(scan.non_ascii == ref.non_ascii);
+    }
+  }
+}
+
+TEST_CASE("bracket scan: a stop in the middle resumes where it stopped") {
+  const std::string s = R"({"a":"x\\\"}",[1,2],"b":{"c":[{}]}} ,{"d":1})";
+  BracketScan scan;
+  std::vector<std::size_t> commas;
+  // Stop at the first top-level comma after the object closes.
+  std::size_t used = scan.scan(s.data(), s.size(), 0, [&](std::size_t at, char c, int64_t) {
+    if (c == ',') {
+      commas.push_back(at);
+      return false;
+    }
+    return true;
+  });
+  REQUIRE(commas.size() == 1);
+  CHECK(s[commas[0]] == ',');
+  CHECK(used == commas[0] + 1);
+  CHECK(scan.depth == 0);
+  CHECK_FALSE(scan.in_string());
+  std::vector<char> rest;
+  scan.scan(s.data() + used, s.size() - used, 0, [&](std::size_t, char c, int64_t) {
+    rest.push_back(c);
+    return true;
+  });
+  CHECK(rest == std::vector<char>{'{', '}'});
+  CHECK(scan.depth == 0);
+}
+
+TEST_CASE("bracket scan: escapes across a block boundary") {
+  // A run of backslashes ending exactly at the 64-byte boundary decides whether the quote that
+  // starts the next block closes the string.
+  for (int run = 1; run <= 6; ++run) {
+    std::string s = "[\"";
+    s.append(static_cast<std::size_t>(64 - 2 - run), 'x');
+    s.append(static_cast<std::size_t>(run), '\\');
+    s += "\",1]";
+    BracketScan scan;
+    std::vector<char> marks;
+    scan.scan(s.data(), s.size(), 1, [&](std::size_t, char c, int64_t) {
+      marks.push_back(c);
+      return true;
+    });
+    INFO("run of ", run, " backslashes");
+    if (run % 2 == 0) {  // the quote closes the string: ",1]" is outside it
+      CHECK(marks == std::vector<char>{'[', ',', ']'});
+      CHECK(scan.depth == 0);
+      CHECK_FALSE(scan.in_string());
+    } else {  // escaped: still inside the string
+      CHECK(marks == std::vector<char>{'['});
+      CHECK(scan.in_string());
+    }
+  }
+}
+
+namespace {
+
+// What the decoders expose of an object, for comparing the two paths.
+auto observable(const kcoro::Object& o) {
+  const auto& m = o.meta();
+  std::vector<std::string> labels, annotations, owners, finalizers;
+  for (const auto& [k, v] : m.labels)
+    labels.push_back(std::string(k) + "=" + std::string(v));
+  for (const auto& [k, v] : m.annotations)
+    annotations.push_back(std::string(k) + "=" + std::string(v));
+  for (const auto& r : m.owner_references) {
+    owners.push_back(std::string(r.api_version) + "|" + std::string(r.kind) + "|" +
+                     std::string(r.name) + "|" + std::string(r.uid) + "|" +
+                     (r.controller ? "c" : "-") + (r.block_owner_deletion ? "b" : "-"));
+  }
+  for (auto f : m.finalizers)
+    finalizers.push_back(std::string(f));
+  return std::make_tuple(std::string(o.json()), std::string(m.kind), std::string(m.api_version),
+                         std::string(m.ns), std::string(m.name), std::string(m.generate_name),
+                         std::string(m.uid), std::string(m.resource_version), m.generation,
+                         std::string(m.creation_timestamp), std::string(m.deletion_timestamp),
+                         m.deletion_grace_period_seconds, labels, annotations, owners, finalizers);
+}
+
+// Decodes `object` as a watch event (the fast path where it applies) and with Object::parse
+// (always the general path); both must see the same object, or fail alike.
+void same_both_ways(const std::string& object, const kcoro::DecodeOptions& opts = {}) {
+  kcoro::Error perr;
+  auto parsed = kcoro::Object::parse(object, perr, opts);
+  kcoro::WatchDecoder dec(opts);
+  std::vector<kcoro::WatchEvent> out;
+  const std::string line = R"({"type":"MODIFIED","object":)" + object + "}\n";
+  auto err = dec.feed(line, out);
+  INFO("object: ", object);
+  if (!parsed) {
+    CHECK(err);
+    CHECK(out.empty());
+    CHECK(err.code == perr.code);
+    return;
+  }
+  REQUIRE_FALSE(err);
+  REQUIRE(out.size() == 1);
+  CHECK(observable(*out[0].object) == observable(*parsed));
+}
+
+}  // namespace
+
+TEST_CASE("watch fast path: generated pods decode exactly as the general path decodes them") {
+  kcoro::testing::PodGenerator gen(11);
+  for (int i = 0; i < 300; ++i) {
+    const std::string pod =
+        gen.pod("ns-" + std::to_string(i % 7), "pod-" + std::to_string(i), 100 + i);
+    same_both_ways(pod);
+    kcoro::DecodeOptions keep;
+    keep.strip_managed_fields = false;
+    same_both_ways(pod, keep);
+  }
+}
+
+TEST_CASE("watch fast path: every recorded object decodes exactly as the general path decodes it") {
+  int objects = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(KCORO_FIXTURES_DIR)) {
+    if (entry.path().extension() != ".json") continue;
+    const std::string text = kcoro::test::read_file(entry.path().string());
+    boost::system::error_code ec;
+    auto v = boost::json::parse(text, ec);
+    if (ec || !v.is_object()) continue;
+    auto& o = v.as_object();
+    std::vector<std::string> docs;
+    if (auto* items = o.if_contains("items"); items && items->is_array()) {
+      for (const auto& item : items->as_array())
+        docs.push_back(boost::json::serialize(item));
+    } else if (o.contains("metadata")) {
+      docs.push_back(boost::json::serialize(v));
+    }
+    for (const auto& d : docs) {
+      same_both_ways(d);
+      ++objects;
+    }
+  }
+  CHECK(objects > 20);
+}
+
+TEST_CASE("watch fast path: unusual shapes decode as the general path decodes them") {
+  const std::vector<std::string> objects = {
+      // Order, spacing, escapes, nulls, numbers, unicode, duplicates, nesting.
+      R"({"metadata":{"name":"a","namespace":"n"},"kind":"Pod","apiVersion":"v1"})",
+      R"({ "kind" : "Pod" , "metadata" : { "name" : "a" , "labels" : { "x" : "y" } } , "spec" : { } })",
+      R"({"kind":"Pod","metadata":{"name":"a\"b","namespace":"n\\m","uid":"\u0041"}})",
+      R"({"kind":"Pod","metadata":{"name":"a","labels":null,"annotations":{"k":"v\n"}}})",
+      R"({"kind":"Pod","metadata":{"name":"a","generation":7,"deletionGracePeriodSeconds":30}})",
+      R"({"kind":"Pod","metadata":{"name":"a","generation":1.5}})",
+      R"({"kind":"Pod","metadata":{"name":"a","generation":"7"}})",
+      R"({"kind":"Pod","metadata":{"name":"a","generation":07}})",
+      R"({"kind":"Pod","metadata":{"name":"é","labels":{"ü":"ß"}}})",
+      R"({"kind":"Pod","metadata":{"name":"a"},"metadata":{"name":"b"}})",
+      R"({"kind":"Pod","kind":"Node","metadata":{"name":"a"}})",
+      R"({"kind":5,"metadata":{"name":"a"}})",
+      R"({"kind":null,"apiVersion":"v1","metadata":{"name":"a"}})",
+      R"({"kind":"Pod","metadata":{"namespace":"n"}})",
+      R"({"kind":"Pod","metadata":{}})",
+      R"({"kind":"Pod","metadata":null})",
+      R"({"kind":"Pod","metadata":[1]})",
+      R"({"kind":"Pod","metadata":{"name":5}})",
+      R"({"kind":"Pod","metadata":{"name":"a","labels":["x"]}})",
+      R"({"kind":"Pod","metadata":{"name":"a","ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"r","uid":"u","controller":true,"blockOwnerDeletion":true}],"finalizers":["f/1","f\/2"]}})",
+      R"({"kind":"Pod","metadata":{"name":"a","managedFields":[{"manager":"m","fieldsV1":{"f:spec":{}}}]}})",
+      R"({"kind":"Pod","metadata":{"managedFields":[{"manager":"m"}],"name":"a"}})",
+      R"({"kind":"Pod","metadata":{"managedFields":[],"name":"a","managedFields":[{}]}})",
+      R"({"kind":"Pod","metadata":{"name":"a","managedFields":[{"manager":"m"}] }})",
+      R"({"kind":"Pod","metadata":{"name":"a"},"spec":{"x":"}]{[\"","y":[[[{}]]]},"status":{}})",
+      R"({"kind":"Pod","metadata":{"name":"a"},"spec":{"x":[}})",
+      R"({"kind":"Pod","metadata":{"name":"a"},"spec":{"x":"unterminated}})",
+      R"({"kind":"Pod","metadata":{"name":"a","creationTimestamp":"2024-01-01T00:00:00Z","deletionTimestamp":null}})",
+  };
+  for (const auto& o : objects)
+    same_both_ways(o);
+  kcoro::DecodeOptions keep;
+  keep.strip_managed_fields = false;
+  for (const auto& o : objects)
+    same_both_ways(o, keep);
+}
+
+TEST_CASE("watch fast path: event shapes it does not take still decode") {
+  const std::string pod =
+      R"({"kind":"Pod","apiVersion":"v1","metadata":{"name":"p","resourceVersion":"5"}})";
+  const std::vector<std::string> lines = {
+      R"({"object":)" + pod + R"(,"type":"ADDED"})",
+      R"({"type":"ADDED","object":)" + pod + R"(,"extra":{"a":[1]}})",
+      R"({ "type" : "ADDED" , "object" : )" + pod + " }",
+      R"({"type":"\u0041DDED","object":)" + pod + "}",
+  };
+  for (const auto& l : lines) {
+    kcoro::WatchDecoder dec;
+    std::vector<kcoro::WatchEvent> out;
+    INFO("line: ", l);
+    REQUIRE_FALSE(dec.feed(l + "\n", out));
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].type == kcoro::WatchEventType::added);
+    CHECK(out[0].object->meta().name == "p");
+    CHECK(out[0].object->meta().resource_version == "5");
+  }
+  // Malformed: what the fast path rejects, the general path reports with its offset.
+  const std::vector<std::string> bad = {
+      R"({"type":"ADDED","object":)" + pod + "}}",
+      R"({"type":"ADDED","object":)" + pod.substr(0, pod.size() - 1) + "}",
+      R"({"type":"ADDED","type":"DELETED","object":)" + pod + "}",
+      R"({"type":"SOMETHING","object":)" + pod + "}",
+  };
+  for (const auto& l : bad) {
+    kcoro::WatchDecoder dec;
+    std::vector<kcoro::WatchEvent> out;
+    const std::string stream = "\n" + l + "\n";
+    auto err = dec.feed(stream, out);
+    INFO("line: ", l);
+    if (l.find("DELETED") != std::string::npos) {  // a duplicate key: the last one wins
+      CHECK_FALSE(err);
+      REQUIRE(out.size() == 1);
+      CHECK(out[0].type == kcoro::WatchEventType::deleted);
+      continue;
+    }
+    CHECK(err);
+    CHECK(err.offset == std::optional<uint64_t>(1));
+    CHECK(out.empty());
+  }
+}
