@@ -1,5 +1,6 @@
 #include "kcoro/list_decoder.hpp"
 
+#include "core/bracket_scan.hpp"
 #include "core/object_builder.hpp"
 #include "core/padded_buffer.hpp"
 
@@ -17,13 +18,19 @@ bool is_ws(char c) {
 
 // Collects the bytes of one JSON value that may span many feeds, tracking strings and nesting so
 // that it knows when the value is complete. Containers end at their matching bracket; strings at
-// their closing quote; atoms (numbers, true, false, null) at the first delimiter.
+// their closing quote; atoms (numbers, true, false, null) at the first delimiter. A container is
+// scanned 64 bytes at a time by the bracket scanner, which also keeps the marks of its shallow
+// levels (its fields and its metadata's) for the item fast path.
 class Capture {
  public:
   enum class Kind { container, string, atom };
+  static constexpr std::size_t max_marks = std::size_t{1} << 16;
 
   void begin(char first) {
     buf_.clear();
+    scan_ = detail::BracketScan{};
+    marks_.clear();
+    marks_overflow_ = false;
     depth_ = 0;
     in_string_ = false;
     escape_next_ = false;
@@ -36,6 +43,7 @@ class Capture {
   // Consumes bytes from [p, p+n). Returns how many were consumed when the value completed, or
   // npos when all were consumed and it goes on. For atoms the delimiter is not consumed.
   std::size_t feed(const char* p, std::size_t n) {
+    if (kind_ == Kind::container) return feed_container(p, n);
     std::size_t i = 0;
     if (kind_ == Kind::string && buf_.empty() && n > 0) {
       i = 1;  // the opening quote
@@ -92,17 +100,44 @@ class Capture {
   }
 
   std::string_view text() const { return {buf_.data(), buf_.size()}; }
+  /// For a container: its marks at depth <= 2, complete (no overflow) and in printable ASCII.
+  const std::vector<detail::JsonMark>* plain_marks() const {
+    if (kind_ != Kind::container || marks_overflow_ || scan_.non_ascii) return nullptr;
+    return &marks_;
+  }
   const char* data() const { return buf_.data(); }
   std::size_t size() const { return buf_.size(); }
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
  private:
+  std::size_t feed_container(const char* p, std::size_t n) {
+    const auto before = static_cast<uint32_t>(buf_.size());
+    bool ended = false;
+    const std::size_t used = scan_.scan(p, n, 2, [&](std::size_t at, char c, int64_t depth) {
+      if (marks_.size() < max_marks) {
+        marks_.push_back({static_cast<uint32_t>(before + at), c, static_cast<int8_t>(depth)});
+      } else {
+        marks_overflow_ = true;
+      }
+      ended = depth == 0 && (c == '}' || c == ']');
+      return !ended;
+    });
+    if (!ended) {
+      buf_.append(p, n);
+      return npos;
+    }
+    return done(p, used);
+  }
+
   std::size_t done(const char* p, std::size_t n) {
     buf_.append(p, n);
     return n;
   }
 
   detail::PaddedBuffer buf_;
+  detail::BracketScan scan_;
+  std::vector<detail::JsonMark> marks_;
+  bool marks_overflow_ = false;
   Kind kind_ = Kind::container;
   int depth_ = 0;
   bool in_string_ = false;
@@ -202,7 +237,16 @@ struct ListDecoder::Impl {
     builder.default_kind = item_kind;
     builder.default_api_version = api_version;
     Error err;
-    ObjectPtr obj = builder.parse_document(parser, capture.data(), capture.size(), opts, err);
+    ObjectPtr obj;
+    // The fast path: the item framed by the capture's marks, simdjson on the metadata only.
+    const auto* marks = capture.plain_marks();
+    if (marks && marks->size() >= 2 && marks->back().pos + 1 == capture.size() &&
+        builder.scan_marked(parser, capture.data(), *marks, 0, marks->size() - 1, 0,
+                            opts.strip_managed_fields)) {
+      obj = builder.build(capture.data(), capture.data() + capture.size(), opts, true, err);
+    } else {
+      obj = builder.parse_document(parser, capture.data(), capture.size(), opts, err);
+    }
     if (!obj) {
       err.offset = value_offset + err.offset.value_or(0);
       return err;

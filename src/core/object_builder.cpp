@@ -407,6 +407,44 @@ bool ObjectBuilder::scan_framed(od::parser& parser, const char* begin, std::stri
   return true;
 }
 
+bool ObjectBuilder::scan_marked(od::parser& parser, const char* base,
+                                const std::vector<JsonMark>& marks, std::size_t open,
+                                std::size_t close, int depth, bool strip_managed_fields) {
+  const char* obj_begin = base + marks[open].pos;
+  const char* obj_end = base + marks[close].pos + 1;
+  commas_.clear();
+  for (std::size_t k = open + 1; k < close; ++k) {
+    if (marks[k].depth == depth + 1 && marks[k].c == ',') commas_.push_back(marks[k].pos);
+  }
+  FramedObject framed;
+  if (!split_fields(base, obj_begin + 1, obj_end - 1, commas_, top_fields_) ||
+      !pick_object_fields(top_fields_, framed)) {
+    return false;
+  }
+  // The metadata's own commas, between its braces.
+  commas_.clear();
+  const auto md_open = static_cast<uint32_t>(framed.metadata.data() - base);
+  const auto md_close = static_cast<uint32_t>(md_open + framed.metadata.size() - 1);
+  for (std::size_t k = open + 1; k < close; ++k) {
+    const JsonMark& m = marks[k];
+    if (m.pos > md_open && m.pos < md_close && m.depth == depth + 2 && m.c == ',') {
+      commas_.push_back(m.pos);
+    }
+  }
+  if (scan_framed(parser, obj_begin, framed.kind, framed.api_version, framed.metadata, base,
+                  commas_, strip_managed_fields)) {
+    return true;
+  }
+  // A metadata field in a form scan_framed leaves to simdjson (escapes, say): the metadata alone.
+  od::document doc;
+  od::object md;
+  const std::size_t md_len = framed.metadata.size();
+  auto e = parser.iterate(framed.metadata.data(), md_len, md_len + json_padding).get(doc);
+  if (!e) e = doc.get_object().get(md);
+  if (e) return false;
+  return !scan_parts(obj_begin, framed.kind, framed.api_version, md, strip_managed_fields);
+}
+
 std::string_view ObjectBuilder::view(const Object& o, const Str& s) const {
   if (s.esc >= 0) return interned_views_[static_cast<std::size_t>(s.esc)];
   if (s.len == 0) return {};

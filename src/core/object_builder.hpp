@@ -56,6 +56,14 @@ struct ObjectBuilder {
                    std::string_view api_version, std::string_view metadata, const char* commas_base,
                    const std::vector<uint32_t>& md_commas, bool strip_managed_fields);
 
+  /// The fast path from BracketScan marks: the object's braces are marks[open] and marks[close]
+  /// at depth `depth`, its fields' commas are at depth + 1 and its metadata's at depth + 2 (the
+  /// scan's shallow level was at least depth + 2). Positions are offsets from `base`. False when
+  /// the object is not in the plain form the fast path handles: decode it the general way.
+  bool scan_marked(simdjson::ondemand::parser& parser, const char* base,
+                   const std::vector<JsonMark>& marks, std::size_t open, std::size_t close,
+                   int depth, bool strip_managed_fields);
+
   /// Builds the Object from source bytes [begin, end) (end is one past '}'), after scan.
   /// `require_name` is false for bookmarks. Applies `opts.transform` if any.
   ObjectPtr build(const char* begin, const char* end, const DecodeOptions& opts, bool require_name,
@@ -90,6 +98,8 @@ struct ObjectBuilder {
   std::size_t kind_at_ = 0, api_version_at_ = 0;  // positions of the inserted values in insert_
   std::vector<std::string_view> interned_views_;
   std::vector<JsonField> md_fields_;
+  std::vector<JsonField> top_fields_;
+  std::vector<uint32_t> commas_;
 };
 
 /// For a document simdjson rejected: truncated_input when it ends inside a string or with

@@ -214,37 +214,8 @@ struct WatchDecoder::Impl {
     }
     if (!type || !have_object) return general;
 
-    commas.clear();
-    for (std::size_t k = open + 1; k < close; ++k) {
-      if (marks[k].depth == 2 && marks[k].c == ',') commas.push_back(marks[k].pos);
-    }
-    detail::FramedObject framed;
-    if (!detail::split_fields(data, obj_begin + 1, obj_end - 1, commas, fields) ||
-        !detail::pick_object_fields(fields, framed)) {
+    if (!builder.scan_marked(parser, data, marks, open, close, 1, opts.strip_managed_fields)) {
       return general;
-    }
-    // The metadata's commas: depth 3 between its braces.
-    commas.clear();
-    const auto md_open = static_cast<uint32_t>(framed.metadata.data() - data);
-    const auto md_close = static_cast<uint32_t>(md_open + framed.metadata.size() - 1);
-    for (std::size_t k = open + 1; k < close; ++k) {
-      if (marks[k].pos > md_open && marks[k].pos < md_close && marks[k].depth == 3 &&
-          marks[k].c == ',') {
-        commas.push_back(marks[k].pos);
-      }
-    }
-    if (!builder.scan_framed(parser, obj_begin, framed.kind, framed.api_version, framed.metadata,
-                             data, commas, opts.strip_managed_fields)) {
-      od::document doc;
-      od::object md;
-      const std::size_t md_len = framed.metadata.size();
-      auto e = parser.iterate(framed.metadata.data(), md_len, md_len + json_padding).get(doc);
-      if (!e) e = doc.get_object().get(md);
-      if (e) return general;
-      if (builder.scan_parts(obj_begin, framed.kind, framed.api_version, md,
-                             opts.strip_managed_fields)) {
-        return general;
-      }
     }
     Error err;
     WatchEvent ev;
