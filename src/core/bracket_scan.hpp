@@ -96,35 +96,41 @@ struct BracketScan {
       if (depth - closes > shallow) {
         depth += __builtin_popcountll(open) - closes;  // nothing reaches the shallow levels
       } else {
-        // Walk the brackets in order; between two of them the depth is constant, and the commas
-        // there are reported when it is shallow.
-        uint64_t commas = m.comma & ~inside;
+        // Walk the brackets in order, without a branch on which kind each is: inside deep values
+        // the only branches, "is this shallow?", are predictable. Between two brackets the depth
+        // is constant; the commas there are reported when it is shallow.
+        const uint64_t commas = m.comma & ~inside;
         uint64_t bits = open | close;
-        for (;;) {
-          const unsigned at = bits ? static_cast<unsigned>(__builtin_ctzll(bits)) : 64;
-          if (commas) {
-            const uint64_t before = at == 64 ? ~uint64_t{0} : (uint64_t{1} << at) - 1;
-            uint64_t here = depth <= shallow ? commas & before : 0;
-            commas &= ~before;
-            while (here) {
-              const unsigned c_at = static_cast<unsigned>(__builtin_ctzll(here));
-              here &= here - 1;
-              if (!mark(i + c_at, ',', depth)) return stop_at(i + c_at);
-            }
+        unsigned from = 0;  // the first byte after the previous bracket
+        // Reports the commas in [from, to); returns the one the caller stopped at, or 64.
+        auto report_commas = [&](unsigned to) -> unsigned {
+          uint64_t here = commas & (to == 64 ? ~uint64_t{0} : (uint64_t{1} << to) - 1) &
+                          ~((uint64_t{1} << from) - 1);
+          while (here) {
+            const unsigned c_at = static_cast<unsigned>(__builtin_ctzll(here));
+            here &= here - 1;
+            if (!mark(i + c_at, ',', depth)) return c_at;
           }
-          if (at == 64) break;
-          const uint64_t bit = uint64_t{1} << at;
+          return 64;
+        };
+        while (bits) {
+          const unsigned at = static_cast<unsigned>(__builtin_ctzll(bits));
           bits &= bits - 1;
-          if (open & bit) {
-            if (depth <= shallow && !mark(i + at, p[i + at], depth)) {
-              ++depth;
-              return stop_at(i + at);
-            }
-            ++depth;
-          } else {
-            if (--depth < 0) return stop_at(i + at);
-            if (depth <= shallow && !mark(i + at, p[i + at], depth)) return stop_at(i + at);
+          if (depth <= shallow && commas) [[unlikely]] {
+            if (const unsigned c_at = report_commas(at); c_at < 64) return stop_at(i + c_at);
           }
+          const int64_t is_open = static_cast<int64_t>((open >> at) & 1);
+          const int64_t level =
+              depth - 1 + is_open;  // an opening's depth before, a closing's after
+          depth += 2 * is_open - 1;
+          if (level <= shallow) [[unlikely]] {
+            if (level < 0) return stop_at(i + at);
+            if (!mark(i + at, p[i + at], level)) return stop_at(i + at);
+          }
+          from = at + 1;
+        }
+        if (depth <= shallow && commas && from < 64) {
+          if (const unsigned c_at = report_commas(64); c_at < 64) return stop_at(i + c_at);
         }
       }
       i += len;
@@ -155,6 +161,13 @@ struct BracketScan {
 
   // The bytes escaped by a backslash: those that follow an odd-length run of backslashes.
   static uint64_t find_escaped(uint64_t backslash, uint64_t& escaped_carry) noexcept {
+    // Most blocks have no backslash: then only the first byte can be escaped, and the carry
+    // does not wait on the arithmetic below (it is the loop's critical path otherwise).
+    if (!backslash) [[likely]] {
+      const uint64_t first = escaped_carry;
+      escaped_carry = 0;
+      return first;
+    }
     backslash &= ~escaped_carry;  // a backslash that is itself escaped escapes nothing
     const uint64_t follows_escape = (backslash << 1) | escaped_carry;
     constexpr uint64_t even_bits = 0x5555555555555555ULL;
@@ -167,7 +180,17 @@ struct BracketScan {
 
   static Masks classify(const char* p) noexcept {
     Masks m;
-#if defined(__AVX2__)
+#if defined(__AVX512BW__)
+    const __m512i v = _mm512_loadu_si512(p);
+    m.quote = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('"'));
+    m.backslash = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\\'));
+    m.open = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('{')) |
+             _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('['));
+    m.close = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('}')) |
+              _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(']'));
+    m.comma = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(','));
+    m.bad = _mm512_cmplt_epi8_mask(v, _mm512_set1_epi8(0x20));
+#elif defined(__AVX2__)
     const __m256i k_quote = _mm256_set1_epi8('"'), k_bs = _mm256_set1_epi8('\\');
     const __m256i k_lb = _mm256_set1_epi8('{'), k_ls = _mm256_set1_epi8('[');
     const __m256i k_rb = _mm256_set1_epi8('}'), k_rs = _mm256_set1_epi8(']');
