@@ -1,6 +1,8 @@
 // Fuzz support: carving one libFuzzer input into the pieces a target needs.
 #pragma once
 
+#include "kcoro/object.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -40,6 +42,36 @@ void feed_in_pieces(std::string_view text, Input& sizes, Feed&& feed) {
     feed(text.substr(0, n));
     text.remove_prefix(n);
   }
+}
+
+/// Whether two decoded objects are the same to a reader: text and every field of meta().
+inline bool same_object(const Object& a, const Object& b) {
+  const ObjectMeta& x = a.meta();
+  const ObjectMeta& y = b.meta();
+  auto same_map = [](const StringMap& m, const StringMap& n) {
+    if (m.size() != n.size()) return false;
+    auto j = n.begin();
+    for (auto i = m.begin(); i != m.end(); ++i, ++j)
+      if (*i != *j) return false;
+    return true;
+  };
+  if (x.owner_references.size() != y.owner_references.size()) return false;
+  for (std::size_t i = 0; i < x.owner_references.size(); ++i) {
+    const auto& r = x.owner_references[i];
+    const auto& s = y.owner_references[i];
+    if (r.api_version != s.api_version || r.kind != s.kind || r.name != s.name || r.uid != s.uid ||
+        r.controller != s.controller || r.block_owner_deletion != s.block_owner_deletion) {
+      return false;
+    }
+  }
+  return a.json() == b.json() && x.kind == y.kind && x.api_version == y.api_version &&
+         x.ns == y.ns && x.name == y.name && x.generate_name == y.generate_name && x.uid == y.uid &&
+         x.resource_version == y.resource_version && x.generation == y.generation &&
+         x.creation_timestamp == y.creation_timestamp &&
+         x.deletion_timestamp == y.deletion_timestamp &&
+         x.deletion_grace_period_seconds == y.deletion_grace_period_seconds &&
+         same_map(x.labels, y.labels) && same_map(x.annotations, y.annotations) &&
+         x.finalizers == y.finalizers;
 }
 
 }  // namespace kcoro::fuzz

@@ -1,6 +1,8 @@
 // libFuzzer target: WatchDecoder on arbitrary bytes at arbitrary split points. The first byte
 // picks how many split-point bytes follow; the rest is the stream. Any result is fine; a crash,
-// a sanitizer report or a hang is not. Split and whole feeds must agree on success.
+// a sanitizer report or a hang is not. Split and whole feeds must agree on success, and the fast
+// path must decode exactly what the general path decodes: the same events, the same first error.
+#include "core/json_frame.hpp"
 #include "fuzz_input.hpp"
 #include "kcoro/watch_decoder.hpp"
 
@@ -18,7 +20,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   // Whole.
   kcoro::WatchDecoder whole;
   std::vector<kcoro::WatchEvent> whole_events;
-  const bool whole_ok = !whole.feed(stream, whole_events) && !whole.finish();
+  const kcoro::Error whole_err = whole.feed(stream, whole_events);
+  const bool whole_ok = !whole_err && !whole.finish();
+
+  // The same bytes the general way.
+  kcoro::detail::set_decoder_fast_path(false);
+  kcoro::WatchDecoder general;
+  std::vector<kcoro::WatchEvent> general_events;
+  const kcoro::Error general_err = general.feed(stream, general_events);
+  kcoro::detail::set_decoder_fast_path(true);
+  if (whole_err.code != general_err.code || whole_err.offset != general_err.offset) std::abort();
+  if (whole_events.size() != general_events.size()) std::abort();
+  for (std::size_t i = 0; i < whole_events.size(); ++i) {
+    const auto& a = whole_events[i];
+    const auto& b = general_events[i];
+    if (a.type != b.type || !a.object != !b.object) std::abort();
+    if (a.object && !kcoro::fuzz::same_object(*a.object, *b.object)) std::abort();
+  }
 
   // In pieces (the split sizes repeat).
   kcoro::WatchDecoder pieces;

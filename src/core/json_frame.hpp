@@ -14,6 +14,11 @@
 
 namespace kcoro::detail {
 
+/// Whether this thread's decoders take the fast path (on by default). Tests and fuzzers turn it
+/// off to decode the same bytes the general way and compare.
+bool decoder_fast_path() noexcept;
+void set_decoder_fast_path(bool on) noexcept;
+
 struct JsonMark {
   uint32_t pos;
   char c;
@@ -49,18 +54,86 @@ struct JsonField {
   std::string_view value;
 };
 
-/// Splits [begin, end) — the text between an object's braces, whose commas at the object's own
-/// level are `commas` (positions relative to `base`) — into fields.
-inline bool split_fields(const char* base, const char* begin, const char* end,
-                         const std::vector<uint32_t>& commas, std::vector<JsonField>& out) {
+/// Whether [p, end) is one string value: a quote, then its closing quote (escapes honoured) as
+/// the last byte.
+inline bool whole_string(const char* p, const char* end) {
+  if (end - p < 2 || *p != '"') return false;
+  for (const char* q = p + 1; q < end; ++q) {
+    if (*q == '\\') {
+      ++q;
+    } else if (*q == '"') {
+      return q + 1 == end;
+    }
+  }
+  return false;
+}
+
+/// Whether [p, end) is one atom token (number, true, false, null) as far as framing goes: no
+/// whitespace, quotes, brackets, commas or colons inside. Its spelling is not checked, as an
+/// On-Demand skip does not check it.
+inline bool whole_atom(const char* p, const char* end) {
+  if (p == end) return false;
+  for (; p < end; ++p) {
+    const char c = *p;
+    if (json_ws(c) || c == '"' || c == ',' || c == ':' || c == '{' || c == '}' || c == '[' ||
+        c == ']') {
+      return false;
+    }
+  }
+  return true;
+}
+
+/// Whether [p, ve) is one value, given the brackets at its own level within it (their count, the
+/// first and last, and their characters): a container whose brackets are exactly its ends, or a
+/// whole string, or an atom.
+inline bool whole_value(const char* p, const char* ve, int brackets, const char* first_bracket,
+                        const char* last_bracket, char open_char, char close_char) {
+  if (brackets) {
+    return brackets == 2 && first_bracket == p && last_bracket == ve - 1 &&
+           (open_char == '{') == (close_char == '}') && open_char != '}' && open_char != ']';
+  }
+  return *p == '"' ? whole_string(p, ve) : whole_atom(p, ve);
+}
+
+/// Splits the object whose braces are marks[open] and marks[close] (positions are offsets from
+/// `base`) into its fields, `"key": value`, from the marks at the fields' level `level` (the
+/// object's own depth + 1): its commas separate them, and its brackets must be exactly the
+/// braces of container values. Each value must be one JSON value — a container, a string or an
+/// atom token — spanning the whole field, as On-Demand iteration of the object would require.
+/// Keys must be plain strings (no escapes). False otherwise.
+inline bool split_fields(const char* base, const std::vector<JsonMark>& marks, std::size_t open,
+                         std::size_t close, int level, std::vector<JsonField>& out) {
   out.clear();
-  const char* s = begin;
-  std::size_t k = 0;
+  if (marks[open].c != '{' || marks[close].c != '}') return false;  // the scan only counts depth
+  const char* s = base + marks[open].pos + 1;
+  const char* const obj_end = base + marks[close].pos;
+  std::size_t k = open + 1;
   for (;;) {
-    const char* e = k < commas.size() ? base + commas[k] : end;
+    // The field runs to the next comma at this level, or to the closing brace. Brackets at this
+    // level on the way are its value's.
+    const char* e = obj_end;
+    const char* first_bracket = nullptr;
+    const char* last_bracket = nullptr;
+    char open_char = 0, close_char = 0;
+    int brackets = 0;
+    for (; k < close; ++k) {
+      const JsonMark& m = marks[k];
+      if (m.depth != level) continue;
+      if (m.c == ',') {
+        e = base + m.pos;
+        ++k;
+        break;
+      }
+      if (++brackets == 1) {
+        first_bracket = base + m.pos;
+        open_char = m.c;
+      }
+      last_bracket = base + m.pos;
+      close_char = m.c;
+    }
     const char* p = s;
     skip_json_ws(p, e);
-    if (p == e && k == 0 && commas.empty()) return true;  // {}
+    if (p == e && out.empty() && e == obj_end) return true;  // {}
     JsonField f;
     if (!take_plain_string(p, e, f.key)) return false;
     skip_json_ws(p, e);
@@ -71,11 +144,71 @@ inline bool split_fields(const char* base, const char* begin, const char* end,
     while (ve > p && json_ws(ve[-1]))
       --ve;
     if (ve == p) return false;
+    if (!whole_value(p, ve, brackets, first_bracket, last_bracket, open_char, close_char)) {
+      return false;
+    }
     f.value = std::string_view(p, static_cast<std::size_t>(ve - p));
     out.push_back(f);
-    if (k == commas.size()) return true;
+    if (e == obj_end) return true;
     s = e + 1;
-    ++k;
+  }
+}
+
+/// Whether `array` ('[' ... ']') is a comma-separated list of whole values, as iterating it would
+/// require. Its elements' insides are not checked, as an On-Demand skip does not check them. The
+/// fast path checks an array it cuts out (managedFields) with this because simdjson's
+/// array::raw_json() overruns an array whose elements are not whole values (`["a":"b"]`), and
+/// the general path then fails the document. `marks` is scratch space.
+inline bool whole_elements(std::string_view array, std::vector<JsonMark>& marks) {
+  marks.clear();
+  BracketScan scan;
+  const std::size_t stop =
+      scan.scan(array.data(), array.size(), 1, [&](std::size_t at, char c, int64_t depth) {
+        marks.push_back({static_cast<uint32_t>(at), c, static_cast<int8_t>(depth)});
+        return true;
+      });
+  if (stop != array.size() || scan.depth != 0 || scan.in_string() || marks.size() < 2 ||
+      marks.front().pos != 0 || marks.front().c != '[' || marks.back().c != ']' ||
+      marks.back().pos + 1 != array.size()) {
+    return false;
+  }
+  const char* const base = array.data();
+  const char* const arr_end = base + marks.back().pos;
+  const std::size_t close = marks.size() - 1;
+  const char* s = base + 1;
+  std::size_t k = 1;
+  for (bool first = true;; first = false) {
+    const char* e = arr_end;
+    const char* first_bracket = nullptr;
+    const char* last_bracket = nullptr;
+    char open_char = 0, close_char = 0;
+    int brackets = 0;
+    for (; k < close; ++k) {
+      const JsonMark& m = marks[k];
+      if (m.depth != 1) continue;
+      if (m.c == ',') {
+        e = base + m.pos;
+        ++k;
+        break;
+      }
+      if (++brackets == 1) {
+        first_bracket = base + m.pos;
+        open_char = m.c;
+      }
+      last_bracket = base + m.pos;
+      close_char = m.c;
+    }
+    const char* p = s;
+    skip_json_ws(p, e);
+    const char* ve = e;
+    while (ve > p && json_ws(ve[-1]))
+      --ve;
+    if (ve == p) return first && e == arr_end;  // [] only; not [1,] or [,1]
+    if (!whole_value(p, ve, brackets, first_bracket, last_bracket, open_char, close_char)) {
+      return false;
+    }
+    if (e == arr_end) return true;
+    s = e + 1;
   }
 }
 

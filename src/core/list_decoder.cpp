@@ -1,6 +1,7 @@
 #include "kcoro/list_decoder.hpp"
 
 #include "core/bracket_scan.hpp"
+#include "core/json_frame.hpp"
 #include "core/object_builder.hpp"
 #include "core/padded_buffer.hpp"
 
@@ -240,7 +241,8 @@ struct ListDecoder::Impl {
     ObjectPtr obj;
     // The fast path: the item framed by the capture's marks, simdjson on the metadata only.
     const auto* marks = capture.plain_marks();
-    if (marks && marks->size() >= 2 && marks->back().pos + 1 == capture.size() &&
+    if (marks && detail::decoder_fast_path() && marks->size() >= 2 &&
+        marks->back().pos + 1 == capture.size() &&
         builder.scan_marked(parser, capture.data(), *marks, 0, marks->size() - 1, 0,
                             opts.strip_managed_fields)) {
       obj = builder.build(capture.data(), capture.data() + capture.size(), opts, true, err);

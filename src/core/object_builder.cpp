@@ -21,6 +21,16 @@ namespace kcoro::detail {
 namespace od = simdjson::ondemand;
 
 namespace {
+thread_local bool fast_path_on = true;
+}
+bool decoder_fast_path() noexcept {
+  return fast_path_on;
+}
+void set_decoder_fast_path(bool on) noexcept {
+  fast_path_on = on;
+}
+
+namespace {
 bool is_ws(char c) {
   return c == ' ' || c == '\n' || c == '\r' || c == '\t';
 }
@@ -295,10 +305,12 @@ Error ObjectBuilder::scan_parts(const char* begin, std::string_view kind,
   return {};
 }
 
-bool ObjectBuilder::scan_framed(od::parser& parser, const char* begin, std::string_view kind,
-                                std::string_view api_version, std::string_view metadata,
-                                const char* commas_base, const std::vector<uint32_t>& md_commas,
-                                bool strip_managed_fields) {
+ObjectBuilder::Framed ObjectBuilder::scan_framed(od::parser& parser, const char* begin,
+                                                 std::string_view kind,
+                                                 std::string_view api_version, const char* base,
+                                                 const std::vector<JsonMark>& marks,
+                                                 std::size_t md_open, std::size_t md_close,
+                                                 int level, bool strip_managed_fields) {
   reset();
   base_ = begin;
   auto str = [&](std::string_view v) {
@@ -309,10 +321,7 @@ bool ObjectBuilder::scan_framed(od::parser& parser, const char* begin, std::stri
   kind_ = str(kind);
   api_version_ = str(api_version);
 
-  if (!split_fields(commas_base, metadata.data() + 1, metadata.data() + metadata.size() - 1,
-                    md_commas, md_fields_)) {
-    return false;
-  }
+  if (!split_fields(base, marks, md_open, md_close, level, md_fields_)) return Framed::invalid;
 
   auto plain = [&](std::string_view value, Str& out) {
     const char* p = value.data();
@@ -337,13 +346,18 @@ bool ObjectBuilder::scan_framed(od::parser& parser, const char* begin, std::stri
     if (parser.iterate(value.data(), value.size(), value.size() + json_padding).get(doc)) {
       return false;
     }
-    return then(doc) == simdjson::SUCCESS;
+    const char* trailing = nullptr;  // one value, nothing after it
+    return then(doc) == simdjson::SUCCESS &&
+           doc.current_location().get(trailing) != simdjson::SUCCESS;
   };
 
   for (const JsonField& f : md_fields_) {
     const std::string_view k = f.key;
     const std::string_view v = f.value;
-    if (v == "null") continue;  // absent, as in scan_metadata
+    if (v.front() == 'n') {
+      if (v == "null") continue;  // absent, as in scan_metadata
+      return Framed::unusual;     // which would reject a misspelt null: let it
+    }
     bool ok = true;
     if (k == "name") {
       ok = plain(v, name_);
@@ -385,6 +399,7 @@ bool ObjectBuilder::scan_framed(od::parser& parser, const char* begin, std::stri
         return e ? e : scan_finalizers(a);
       });
     } else if (k == "managedFields" && strip_managed_fields) {
+      if (!whole_elements(v, element_marks_)) return Framed::invalid;
       // The cut takes the pair and one comma: the following one, else the preceding one.
       const char* cut_begin = k.data() - 1;  // the key's opening quote
       const char* cut_end = v.data() + v.size();
@@ -402,39 +417,36 @@ bool ObjectBuilder::scan_framed(od::parser& parser, const char* begin, std::stri
       cut_begin_ = static_cast<std::size_t>(cut_begin - begin);
       cut_end_ = static_cast<std::size_t>(cut_end - begin);
     }
-    if (!ok) return false;
+    if (!ok) return Framed::unusual;
   }
-  return true;
+  return Framed::ok;
 }
 
 bool ObjectBuilder::scan_marked(od::parser& parser, const char* base,
                                 const std::vector<JsonMark>& marks, std::size_t open,
                                 std::size_t close, int depth, bool strip_managed_fields) {
   const char* obj_begin = base + marks[open].pos;
-  const char* obj_end = base + marks[close].pos + 1;
-  commas_.clear();
-  for (std::size_t k = open + 1; k < close; ++k) {
-    if (marks[k].depth == depth + 1 && marks[k].c == ',') commas_.push_back(marks[k].pos);
-  }
   FramedObject framed;
-  if (!split_fields(base, obj_begin + 1, obj_end - 1, commas_, top_fields_) ||
+  if (!split_fields(base, marks, open, close, depth + 1, top_fields_) ||
       !pick_object_fields(top_fields_, framed)) {
     return false;
   }
-  // The metadata's own commas, between its braces.
-  commas_.clear();
-  const auto md_open = static_cast<uint32_t>(framed.metadata.data() - base);
-  const auto md_close = static_cast<uint32_t>(md_open + framed.metadata.size() - 1);
+  // The metadata's braces among the marks (split_fields made sure they are its value's).
+  const auto md_open_pos = static_cast<uint32_t>(framed.metadata.data() - base);
+  const auto md_close_pos = static_cast<uint32_t>(md_open_pos + framed.metadata.size() - 1);
+  std::size_t md_open = 0, md_close = 0;
   for (std::size_t k = open + 1; k < close; ++k) {
-    const JsonMark& m = marks[k];
-    if (m.pos > md_open && m.pos < md_close && m.depth == depth + 2 && m.c == ',') {
-      commas_.push_back(m.pos);
+    if (marks[k].pos == md_open_pos) md_open = k;
+    if (marks[k].pos == md_close_pos) {
+      md_close = k;
+      break;
     }
   }
-  if (scan_framed(parser, obj_begin, framed.kind, framed.api_version, framed.metadata, base,
-                  commas_, strip_managed_fields)) {
-    return true;
-  }
+  if (!md_open || !md_close) return false;
+  const Framed how = scan_framed(parser, obj_begin, framed.kind, framed.api_version, base, marks,
+                                 md_open, md_close, depth + 2, strip_managed_fields);
+  if (how == Framed::ok) return true;
+  if (how == Framed::invalid) return false;
   // A metadata field in a form scan_framed leaves to simdjson (escapes, say): the metadata alone.
   od::document doc;
   od::object md;

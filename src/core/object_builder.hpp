@@ -48,13 +48,16 @@ struct ObjectBuilder {
 
   /// As scan_parts, but the metadata too is framed by the bracket scanner and only its small
   /// structured values (labels, annotations, ownerReferences, finalizers) go through simdjson:
-  /// managedFields is never indexed. False when a field is not in the plain form this handles
-  /// (escaped strings, a number that is not a plain integer, ...): use scan_parts then.
-  /// `md_commas` are the metadata's own commas (its fields' separators), as offsets from
-  /// `commas_base`.
-  bool scan_framed(simdjson::ondemand::parser& parser, const char* begin, std::string_view kind,
-                   std::string_view api_version, std::string_view metadata, const char* commas_base,
-                   const std::vector<uint32_t>& md_commas, bool strip_managed_fields);
+  /// managedFields is never indexed. The metadata's braces are marks[md_open] and
+  /// marks[md_close], its fields at depth `level`; positions are offsets from `base`.
+  enum class Framed { ok, unusual, invalid };
+  /// `invalid`: the metadata does not frame as an object of `"key": value` fields (decode the
+  /// document the general way). `unusual`: a field is not in the plain form handled here
+  /// (escaped strings, a number that is not a plain integer, ...): use scan_parts.
+  Framed scan_framed(simdjson::ondemand::parser& parser, const char* begin, std::string_view kind,
+                     std::string_view api_version, const char* base,
+                     const std::vector<JsonMark>& marks, std::size_t md_open, std::size_t md_close,
+                     int level, bool strip_managed_fields);
 
   /// The fast path from BracketScan marks: the object's braces are marks[open] and marks[close]
   /// at depth `depth`, its fields' commas are at depth + 1 and its metadata's at depth + 2 (the
@@ -98,8 +101,8 @@ struct ObjectBuilder {
   std::size_t kind_at_ = 0, api_version_at_ = 0;  // positions of the inserted values in insert_
   std::vector<std::string_view> interned_views_;
   std::vector<JsonField> md_fields_;
+  std::vector<JsonMark> element_marks_;  // scratch for whole_elements
   std::vector<JsonField> top_fields_;
-  std::vector<uint32_t> commas_;
 };
 
 /// For a document simdjson rejected: truncated_input when it ends inside a string or with

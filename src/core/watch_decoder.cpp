@@ -56,7 +56,6 @@ struct WatchDecoder::Impl {
   bool skipping = false;         // dropping the rest of an over-long line
   // The fast path's scratch, reused across events.
   std::vector<detail::JsonMark> marks;
-  std::vector<uint32_t> commas;
   std::vector<detail::JsonField> fields;
 
   Error error_at(uint64_t offset, std::error_code code, std::string message) {
@@ -78,7 +77,9 @@ struct WatchDecoder::Impl {
     if (data[lead] != '{') {
       return error_at(offset, errc::invalid_json, "watch event is not a JSON object");
     }
-    if (auto done = fast_line(data + lead, len - lead, offset, out)) return std::move(*done);
+    if (detail::decoder_fast_path()) {
+      if (auto done = fast_line(data + lead, len - lead, offset, out)) return std::move(*done);
+    }
     od::document doc;
     od::object event;
     auto e = parser.iterate(data, len, len + json_padding).get(doc);
@@ -174,27 +175,9 @@ struct WatchDecoder::Impl {
     // Depth 0: the event's braces. Depth 1: its commas and the object's braces. Depth 2: the
     // object's commas and its fields' brackets. Depth 3: the commas of those fields' values,
     // among them the metadata's.
-    commas.clear();
-    std::size_t open = 0, close = 0;
-    for (std::size_t k = 1; k + 1 < marks.size(); ++k) {
-      const auto& m = marks[k];
-      if (m.depth != 1) continue;
-      if (m.c == ',') {
-        commas.push_back(m.pos);
-      } else if (m.c == '{' && !open) {
-        open = k;
-      } else if (m.c == '}' && open && !close) {
-        close = k;
-      } else {
-        return general;  // another container among the event's fields
-      }
-    }
-    if (!open || !close) return general;
-    if (!detail::split_fields(data, data + 1, data + len - 1, commas, fields)) return general;
+    if (!detail::split_fields(data, marks, 0, marks.size() - 1, 1, fields)) return general;
     std::optional<WatchEventType> type;
-    const char* obj_begin = data + marks[open].pos;
-    const char* obj_end = data + marks[close].pos + 1;
-    bool have_object = false;
+    std::string_view object;
     for (const auto& f : fields) {
       if (f.key == "type") {
         const char* p = f.value.data();
@@ -203,17 +186,23 @@ struct WatchDecoder::Impl {
         type = parse_type(t);
         if (!type || *type == WatchEventType::error) return general;
       } else if (f.key == "object") {
-        if (have_object || f.value.data() != obj_begin ||
-            f.value.data() + f.value.size() != obj_end) {
-          return general;
-        }
-        have_object = true;
+        if (!object.empty() || f.value.front() != '{') return general;
+        object = f.value;
       } else {
         return general;
       }
     }
-    if (!type || !have_object) return general;
-
+    if (!type || object.empty()) return general;
+    // The object's braces: the depth-1 marks at its ends (split_fields checked they pair).
+    std::size_t open = 0, close = 0;
+    for (std::size_t k = 1; k + 1 < marks.size(); ++k) {
+      if (marks[k].depth != 1) continue;
+      if (data + marks[k].pos == object.data()) open = k;
+      if (data + marks[k].pos == object.data() + object.size() - 1) close = k;
+    }
+    if (!open || !close) return general;
+    const char* obj_begin = object.data();
+    const char* obj_end = object.data() + object.size();
     if (!builder.scan_marked(parser, data, marks, open, close, 1, opts.strip_managed_fields)) {
       return general;
     }
