@@ -154,64 +154,6 @@ inline bool split_fields(const char* base, const std::vector<JsonMark>& marks, s
   }
 }
 
-/// Whether `array` ('[' ... ']') is a comma-separated list of whole values, as iterating it would
-/// require. Its elements' insides are not checked, as an On-Demand skip does not check them. The
-/// fast path checks an array it cuts out (managedFields) with this because simdjson's
-/// array::raw_json() overruns an array whose elements are not whole values (`["a":"b"]`), and
-/// the general path then fails the document. `marks` is scratch space.
-inline bool whole_elements(std::string_view array, std::vector<JsonMark>& marks) {
-  marks.clear();
-  BracketScan scan;
-  const std::size_t stop =
-      scan.scan(array.data(), array.size(), 1, [&](std::size_t at, char c, int64_t depth) {
-        marks.push_back({static_cast<uint32_t>(at), c, static_cast<int8_t>(depth)});
-        return true;
-      });
-  if (stop != array.size() || scan.depth != 0 || scan.in_string() || marks.size() < 2 ||
-      marks.front().pos != 0 || marks.front().c != '[' || marks.back().c != ']' ||
-      marks.back().pos + 1 != array.size()) {
-    return false;
-  }
-  const char* const base = array.data();
-  const char* const arr_end = base + marks.back().pos;
-  const std::size_t close = marks.size() - 1;
-  const char* s = base + 1;
-  std::size_t k = 1;
-  for (bool first = true;; first = false) {
-    const char* e = arr_end;
-    const char* first_bracket = nullptr;
-    const char* last_bracket = nullptr;
-    char open_char = 0, close_char = 0;
-    int brackets = 0;
-    for (; k < close; ++k) {
-      const JsonMark& m = marks[k];
-      if (m.depth != 1) continue;
-      if (m.c == ',') {
-        e = base + m.pos;
-        ++k;
-        break;
-      }
-      if (++brackets == 1) {
-        first_bracket = base + m.pos;
-        open_char = m.c;
-      }
-      last_bracket = base + m.pos;
-      close_char = m.c;
-    }
-    const char* p = s;
-    skip_json_ws(p, e);
-    const char* ve = e;
-    while (ve > p && json_ws(ve[-1]))
-      --ve;
-    if (ve == p) return first && e == arr_end;  // [] only; not [1,] or [,1]
-    if (!whole_value(p, ve, brackets, first_bracket, last_bracket, open_char, close_char)) {
-      return false;
-    }
-    if (e == arr_end) return true;
-    s = e + 1;
-  }
-}
-
 /// What the object builder needs from a framed Kubernetes object.
 struct FramedObject {
   std::string_view kind;

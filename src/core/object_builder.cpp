@@ -230,21 +230,29 @@ simdjson::error_code ObjectBuilder::scan_metadata(od::object md, bool strip) {
       e = v.get_array().get(a);
       if (!e) e = scan_finalizers(a);
     } else if (key == "managedFields" && strip) {
+      // The value is cut, never read: framed the way On-Demand skips a value (brackets counted
+      // outside strings), which is how the loop's next step skips it and how the fast path
+      // frames it. (simdjson's array::raw_json() is not: it overruns an array whose elements
+      // are not whole values, e.g. ["a":"b"].)
       const char* key_begin = key.raw() - 1;
-      od::array a;
-      std::string_view raw;
-      e = v.get_array().get(a);
-      if (!e) e = a.raw_json().get(raw);
-      if (e) return e;
-      while (!raw.empty() && is_ws(raw.back()))
-        raw.remove_suffix(1);
+      const char* value = v.raw_json_token().data();
+      if (*value != '[') {
+        od::array a;
+        e = v.get_array().get(a);
+        return e ? e : simdjson::INCORRECT_TYPE;
+      }
+      BracketScan skip;
+      const std::size_t rest = static_cast<std::size_t>(end_ - value - 1);
+      const std::size_t used =
+          skip.scan(value + 1, rest, -1, [](std::size_t, char, int64_t) { return true; });
+      if (skip.depth >= 0) return simdjson::INCOMPLETE_ARRAY_OR_OBJECT;
       const char* cut_begin = key_begin;
-      const char* cut_end = raw.data() + raw.size();
+      const char* cut_end = value + 1 + used;  // just past the closing bracket
       // Take one comma with the pair: the following one, else the preceding one.
       const char* p = cut_end;
-      while (is_ws(*p))
-        ++p;  // the enclosing object's '}' at least follows: in bounds
-      if (*p == ',') {
+      while (p < end_ && is_ws(*p))
+        ++p;
+      if (p < end_ && *p == ',') {
         cut_end = p + 1;
       } else {
         const char* q = key_begin;
@@ -260,9 +268,11 @@ simdjson::error_code ObjectBuilder::scan_metadata(od::object md, bool strip) {
   return simdjson::SUCCESS;
 }
 
-Error ObjectBuilder::scan(od::object obj, const char* begin, bool strip_managed_fields) {
+Error ObjectBuilder::scan(od::object obj, const char* begin, const char* end,
+                          bool strip_managed_fields) {
   reset();
   base_ = begin;
+  end_ = end;
   for (auto f : obj) {
     od::field field;
     simdjson::error_code e = std::move(f).get(field);
@@ -288,9 +298,10 @@ Error ObjectBuilder::scan(od::object obj, const char* begin, bool strip_managed_
 
 Error ObjectBuilder::scan_parts(const char* begin, std::string_view kind,
                                 std::string_view api_version, od::object metadata,
-                                bool strip_managed_fields) {
+                                const char* metadata_end, bool strip_managed_fields) {
   reset();
   base_ = begin;
+  end_ = metadata_end;
   auto str = [&](std::string_view v) {
     return v.empty()
                ? Str{}
@@ -399,7 +410,7 @@ ObjectBuilder::Framed ObjectBuilder::scan_framed(od::parser& parser, const char*
         return e ? e : scan_finalizers(a);
       });
     } else if (k == "managedFields" && strip_managed_fields) {
-      if (!whole_elements(v, element_marks_)) return Framed::invalid;
+      if (v.front() != '[') return Framed::invalid;  // a type error: the general path reports it
       // The cut takes the pair and one comma: the following one, else the preceding one.
       const char* cut_begin = k.data() - 1;  // the key's opening quote
       const char* cut_end = v.data() + v.size();
@@ -454,7 +465,8 @@ bool ObjectBuilder::scan_marked(od::parser& parser, const char* base,
   auto e = parser.iterate(framed.metadata.data(), md_len, md_len + json_padding).get(doc);
   if (!e) e = doc.get_object().get(md);
   if (e) return false;
-  return !scan_parts(obj_begin, framed.kind, framed.api_version, md, strip_managed_fields);
+  return !scan_parts(obj_begin, framed.kind, framed.api_version, md,
+                     framed.metadata.data() + md_len, strip_managed_fields);
 }
 
 std::string_view ObjectBuilder::view(const Object& o, const Str& s) const {
@@ -611,7 +623,7 @@ ObjectPtr ObjectBuilder::parse_document(od::parser& parser, const char* data, st
                      std::string("malformed object: ") + simdjson::error_message(e));
     return nullptr;
   }
-  if (Error scan_err = scan(obj, begin, opts.strip_managed_fields)) {
+  if (Error scan_err = scan(obj, begin, end, opts.strip_managed_fields)) {
     if (scan_err.code != errc::type_mismatch) {
       scan_err.code = classify_malformed({begin, static_cast<std::size_t>(end - begin)});
     }

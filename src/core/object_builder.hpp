@@ -36,15 +36,19 @@ struct ObjectBuilder {
   std::string_view default_kind;
   std::string_view default_api_version;
 
-  /// Scans the object `obj`, whose text starts at `begin` ('{'). Returns an Error on malformed
-  /// JSON or unexpected types in metadata. `strip_managed_fields` records the cut.
-  Error scan(simdjson::ondemand::object obj, const char* begin, bool strip_managed_fields);
+  /// Scans the object `obj`, whose text starts at `begin` ('{') within a document that ends at
+  /// `end`. Returns an Error on malformed JSON or unexpected types in metadata.
+  /// `strip_managed_fields` records the cut.
+  Error scan(simdjson::ondemand::object obj, const char* begin, const char* end,
+             bool strip_managed_fields);
 
   /// The same scan for an object that was framed without simdjson (the decoders' fast path):
   /// `kind` and `api_version` are views into the source without escapes (empty when absent), and
-  /// `metadata` an On-Demand object iterated over its own bytes within the source.
+  /// `metadata` an On-Demand object iterated over its own bytes within the source, which end at
+  /// `metadata_end`.
   Error scan_parts(const char* begin, std::string_view kind, std::string_view api_version,
-                   simdjson::ondemand::object metadata, bool strip_managed_fields);
+                   simdjson::ondemand::object metadata, const char* metadata_end,
+                   bool strip_managed_fields);
 
   /// As scan_parts, but the metadata too is framed by the bracket scanner and only its small
   /// structured values (labels, annotations, ownerReferences, finalizers) go through simdjson:
@@ -88,6 +92,7 @@ struct ObjectBuilder {
   ObjectPtr build_plain(const char* begin, const char* end, Error& err, bool require_name);
 
   const char* base_ = nullptr;
+  const char* end_ = nullptr;  // the end of the document scan_metadata's object is in
   Str kind_, api_version_, ns_, name_, generate_name_, uid_, rv_, created_, deleted_;
   int64_t generation_ = 0;
   std::optional<int64_t> grace_;
@@ -101,7 +106,6 @@ struct ObjectBuilder {
   std::size_t kind_at_ = 0, api_version_at_ = 0;  // positions of the inserted values in insert_
   std::vector<std::string_view> interned_views_;
   std::vector<JsonField> md_fields_;
-  std::vector<JsonMark> element_marks_;  // scratch for whole_elements
   std::vector<JsonField> top_fields_;
 };
 

@@ -113,7 +113,7 @@ struct WatchDecoder::Impl {
           return error_at(offset, errc::missing_event_object,
                           "watch event object is not an object");
         }
-        if (Error err = builder.scan(o, obj_begin, opts.strip_managed_fields)) {
+        if (Error err = builder.scan(o, obj_begin, data + len, opts.strip_managed_fields)) {
           if (err.code != errc::type_mismatch) err.code = detail::classify_malformed({data, len});
           err.offset = offset;
           return err;
