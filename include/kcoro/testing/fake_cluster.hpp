@@ -43,7 +43,7 @@
 //   `$patch: delete|replace` and finalizers as a set. propagationPolicy is accepted (no garbage
 //   collection), dryRun is not supported. Option validation errors (ListOptions, PatchOptions:
 //   a missing fieldManager on apply) are 422 Invalid as on the real server; sendInitialEvents
-//   without allowWatchBookmarks is 400.
+//   without allowWatchBookmarks sends the initial events without the bookmark that ends them.
 #pragma once
 
 #include <chrono>
@@ -63,6 +63,9 @@ struct FakeRequest {
   std::string content_type;  ///< for PATCH: merge, json-patch, strategic-merge, apply-patch+yaml
   std::string accept;  ///< e.g. application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1
   std::string body;
+  /// The User-Agent header: a write without fieldManager is recorded in managedFields under its
+  /// prefix before the first '/' (the real server's default manager), "unknown" when empty.
+  std::string user_agent;
   /// Who the server shell authenticated (bearer token or client-certificate CN; empty for
   /// anonymous). Authentication (401) is the shell's job; the cluster authorizes (403, forbid).
   std::string user;
