@@ -44,6 +44,17 @@
 //   collection), dryRun is not supported. Option validation errors (ListOptions, PatchOptions:
 //   a missing fieldManager on apply) are 422 Invalid as on the real server; sendInitialEvents
 //   without allowWatchBookmarks sends the initial events without the bookmark that ends them.
+// - DELETE: an object kept by finalizers (or a graceful pod) is answered with the object and a
+//   deletionTimestamp; one gone at once is answered with the object for pods, services, service
+//   accounts and custom resources (the real registries' ReturnDeletedObject), otherwise with a
+//   Status "Success" naming it. A write without fieldManager is recorded in managedFields under
+//   the User-Agent's prefix before '/'.
+// - Deliberate differences from the real server (tests/envtest/conformance_test.cpp compares
+//   the rest): a namespace or CRD is deleted at once (the real one stays Terminating until its
+//   controllers finish, and in envtest no namespace controller runs); periodic bookmarks come
+//   every FakeClusterOptions::bookmark_interval (1 s by default, about a minute on the real
+//   server); a watch from a compacted resourceVersion is answered as etcd answers it (ERROR 410),
+//   while the real server's watch cache may still replay a young cluster's whole history.
 #pragma once
 
 #include <chrono>
