@@ -40,6 +40,11 @@ struct ResourceInfo {
   bool has_status = false;      ///< the status subresource
   bool has_generation = false;  ///< metadata.generation, bumped on spec changes
   bool builtin = true;          ///< typed: list items lose kind/apiVersion, keys not sorted
+  /// DELETE answers with the object even when it is gone at once (the registry's
+  /// ReturnDeletedObject: pods, services, service accounts, custom resources); otherwise an
+  /// immediate deletion answers a Status "Success" naming it. An object kept by finalizers or
+  /// a grace period is returned either way.
+  bool returns_deleted_object = false;
   std::vector<std::string> short_names;
   std::vector<std::string> categories;
   std::vector<std::string> field_labels;  ///< field selectors besides metadata.name/namespace
@@ -291,8 +296,8 @@ bool wants_metadata_only(std::string_view accept, bool list);
 
 // --- checks shared by the writes (fake_writes.cpp)
 
-/// The fieldManager query parameter, or "unknown".
-std::string manager_of(const Query& q);
+/// The fieldManager query parameter, else the User-Agent's prefix, else "unknown".
+std::string manager_of(const Query& q, const FakeRequest& req);
 /// Puts the URL's namespace into the body, or fails on a mismatch.
 void check_namespace(const Target& t, json::object& meta);
 /// Puts the URL's name into the body, or fails on a mismatch.

@@ -403,9 +403,6 @@ FakeCluster::WatchStart Impl::start_watch(const FakeRequest& req, const Target& 
                    "Forbidden: sendInitialEvents requires setting resourceVersionMatch to "
                    "NotOlderThan");
     }
-    if (*initial && !bookmarks) {
-      fail_bad_request("sendInitialEvents requires setting allowWatchBookmarks=true");
-    }
   } else if (!match.empty()) {
     fail_options("ListOptions", "resourceVersionMatch",
                  "Forbidden: resourceVersionMatch is forbidden for watch unless "
@@ -449,15 +446,20 @@ FakeCluster::WatchStart Impl::start_watch(const FakeRequest& req, const Target& 
 
   if (initial && *initial) {
     initial_events();
-    json::object ann{{"k8s.io/initial-events-end", "true"}};
-    if (t.res->builtin && !f.metadata_only) {
-      std::string blueprint =
-          "{\"kind\":" + json::serialize(json::value(t.res->list_kind)) +
-          ",\"apiVersion\":" + json::serialize(json::value(t.res->api_version())) +
-          ",\"metadata\":{},\"items\":null}\n";
-      ann.emplace("kubernetes.io/initial-events-list-blueprint", base64(blueprint, kStdB64, true));
+    // Without allowWatchBookmarks the real server still sends the initial events, but no
+    // bookmark marks their end.
+    if (bookmarks) {
+      json::object ann{{"k8s.io/initial-events-end", "true"}};
+      if (t.res->builtin && !f.metadata_only) {
+        std::string blueprint =
+            "{\"kind\":" + json::serialize(json::value(t.res->list_kind)) +
+            ",\"apiVersion\":" + json::serialize(json::value(t.res->api_version())) +
+            ",\"metadata\":{},\"items\":null}\n";
+        ann.emplace("kubernetes.io/initial-events-list-blueprint",
+                    base64(blueprint, kStdB64, true));
+      }
+      w->append(bookmark_line(f, rv, std::move(ann)), rv);
     }
-    w->append(bookmark_line(f, rv, std::move(ann)), rv);
   } else if (!from) {
     // rv absent or "0": the current state as ADDED events, then changes (unless
     // sendInitialEvents=false asked to skip them).

@@ -198,7 +198,7 @@ FakeResponse Impl::patch(const FakeRequest& req, const Target& t, const Query& q
   if (!meta.is_object()) meta = json::object();
   const json::object& old_meta = *get_object(prev->obj, "metadata");
   check_preconditions(t, meta.as_object(), old_meta);
-  auto s = do_update(*t.res, prev, std::move(obj), manager_of(q), "Update", t.sub, n);
+  auto s = do_update(*t.res, prev, std::move(obj), manager_of(q, req), "Update", t.sub, n);
   if (t.res->builtin && t.res->group == "apiextensions.k8s.io") register_crd(s->obj);
   FakeResponse r;
   r.body = object_json(*s, *t.res);

@@ -27,6 +27,11 @@ ResourceInfo builtin(std::string group, std::string kind, std::string plural, bo
   r.short_names = std::move(short_names);
   r.categories = std::move(categories);
   r.field_labels = std::move(fields);
+  // Pods, services and service accounts are registered with ReturnDeletedObject. Namespaces and
+  // CRDs are kept by finalizers on the real server (the namespace controller, the CRD cleanup),
+  // so their DELETE answers with the object; the fake removes them at once but answers alike.
+  r.returns_deleted_object = kind == "Pod" || kind == "Service" || kind == "ServiceAccount" ||
+                             kind == "Namespace" || kind == "CustomResourceDefinition";
   return r;
 }
 
@@ -199,6 +204,7 @@ void Impl::register_crd(const json::object& crd) {
     r.has_status = sub && sub->contains("status");
     r.has_generation = true;
     r.builtin = false;
+    r.returns_deleted_object = true;  // the custom resource registry's ReturnDeletedObject
     r.short_names = strings(*names, "shortNames");
     r.categories = strings(*names, "categories");
     r.crd_name = name;

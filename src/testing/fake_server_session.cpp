@@ -186,6 +186,7 @@ class Session : public ConnectionHandle, public std::enable_shared_from_this<Ses
     fr.target = std::string(req.target());
     fr.content_type = std::string(req[http::field::content_type]);
     fr.accept = std::string(req[http::field::accept]);
+    fr.user_agent = std::string(req[http::field::user_agent]);
     fr.body = std::move(req.body());
     const bool keep = req.keep_alive();
     if (!authenticate(req[http::field::authorization], fr.user)) {

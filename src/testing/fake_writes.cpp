@@ -44,9 +44,12 @@ json::object Impl::parse_body(const FakeRequest& req, const ResourceInfo& r) con
   return std::move(o);
 }
 
-std::string manager_of(const Query& q) {
+std::string manager_of(const Query& q, const FakeRequest& req) {
   const std::string* m = q.get("fieldManager");
-  return m && !m->empty() ? *m : "unknown";
+  if (m && !m->empty()) return *m;
+  // The real server's default: the User-Agent up to its first '/', at most 128 bytes.
+  std::string prefix = req.user_agent.substr(0, req.user_agent.find('/')).substr(0, 128);
+  return prefix.empty() ? "unknown" : prefix;
 }
 
 void check_namespace(const Target& t, json::object& meta) {
@@ -93,7 +96,7 @@ FakeResponse Impl::create(const FakeRequest& req, const Target& t, const Query& 
     fail(409, "AlreadyExists", t.res->qualified() + " \"" + name + "\" already exists",
          name_details(*t.res, name));
   }
-  auto s = do_create(*t.res, std::move(obj), manager_of(q), "Update", n);
+  auto s = do_create(*t.res, std::move(obj), manager_of(q, req), "Update", n);
   if (t.res->builtin && t.res->group == "apiextensions.k8s.io") {
     register_crd(s->obj);
     // The CRD controller accepts the names and establishes the CRD right away.
@@ -144,7 +147,7 @@ FakeResponse Impl::update(const FakeRequest& req, const Target& t, const Query& 
   if (!prev) fail_not_found(*t.res, t.name);
   const json::object& old_meta = *get_object(prev->obj, "metadata");
   check_preconditions(t, meta, old_meta);
-  auto s = do_update(*t.res, prev, std::move(obj), manager_of(q), "Update", t.sub, n);
+  auto s = do_update(*t.res, prev, std::move(obj), manager_of(q, req), "Update", t.sub, n);
   if (t.res->builtin && t.res->group == "apiextensions.k8s.io") register_crd(s->obj);
   FakeResponse r;
   r.body = object_json(*s, *t.res);
@@ -237,6 +240,18 @@ FakeResponse Impl::remove(const FakeRequest& req, const Target& t, const Query& 
   } else {
     result = do_delete(*t.res, prev, n);
     if (t.res->builtin && t.res->group == "apiextensions.k8s.io") unregister_crd(t.name, n);
+    if (!t.res->returns_deleted_object) {
+      // Gone at once: the real server answers a Status naming what it deleted.
+      json::object details = name_details(*t.res, t.name);
+      details.emplace("uid", get_string(old_meta, "uid"));
+      json::object s;
+      s.emplace("kind", "Status");
+      s.emplace("apiVersion", "v1");
+      s.emplace("metadata", json::object());
+      s.emplace("status", "Success");
+      s.emplace("details", std::move(details));
+      return json_response(200, s);
+    }
   }
   FakeResponse r;
   r.body = object_json(*result, *t.res);

@@ -524,3 +524,47 @@ TEST_CASE("informer: a metadata-only informer caches PartialObjectMetadata") {
     factory.stop();
   });
 }
+
+// The deterministic half of the envtest chaos test's 429 fault: the real server's in-flight limit
+// answers 429 when it answers it; the fake answers exactly the requests it is told to.
+TEST_CASE("informer: 429s beyond the client's retries keep wait_for_sync waiting, then it syncs") {
+  FakeApiServer server;
+  for (int i = 0; i < 30; ++i)
+    server.cluster().apply_object(configmap_json("c" + std::to_string(i)));
+  Fault busy;
+  busy.method = "GET";
+  busy.path_prefix = "/api/v1/namespaces/default/configmaps";
+  busy.status = 429;
+  busy.retry_after = 1s;
+  busy.times = 3;
+  server.add_fault(busy);
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    auto m = std::make_shared<kcoro::MetricsRegistry>();
+    kcoro::ClientOptions copts;
+    copts.metrics = m;
+    copts.retry.max_retries = 1;  // a list gives up after two 429s: the reflector takes over
+    Client client(ex, config_for(server), copts);
+    auto opts = configmaps(10);
+    opts.metrics = m;
+    Informer inf(client, opts, ex);
+    Recorder rec;
+    inf.add_handler(rec.handler());
+    const auto began = std::chrono::steady_clock::now();
+    inf.start();
+    co_await inf.wait_for_sync();
+    const auto took = std::chrono::steady_clock::now() - began;
+    // 429, Retry-After 1 s, 429: the list fails; the reflector backs off and lists again: 429,
+    // Retry-After 1 s, then the pages.
+    const std::string host = "127.0.0.1:" + std::to_string(server.port());
+    CHECK(kcoro::test::metric_value(*m, "rest_client_requests_total{code=\"429\",host=\"" + host +
+                                            "\",method=\"GET\"}") == 3);
+    CHECK(kcoro::test::metric_value(*m, "kcoro_reflector_lists_total{resource=\"configmaps\"}") ==
+          2);
+    CHECK(took >= 2s);
+    CHECK(store_state(*inf.store()) == server_state(server));
+    CHECK(co_await eventually([&] { return rec.log.size() == 30; }));
+    MESSAGE("synced ", std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
+            " ms after start through three 429s (Retry-After 1 s)");
+    inf.stop();
+  });
+}

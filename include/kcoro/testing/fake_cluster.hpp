@@ -43,7 +43,18 @@
 //   `$patch: delete|replace` and finalizers as a set. propagationPolicy is accepted (no garbage
 //   collection), dryRun is not supported. Option validation errors (ListOptions, PatchOptions:
 //   a missing fieldManager on apply) are 422 Invalid as on the real server; sendInitialEvents
-//   without allowWatchBookmarks is 400.
+//   without allowWatchBookmarks sends the initial events without the bookmark that ends them.
+// - DELETE: an object kept by finalizers (or a graceful pod) is answered with the object and a
+//   deletionTimestamp; one gone at once is answered with the object for pods, services, service
+//   accounts and custom resources (the real registries' ReturnDeletedObject), otherwise with a
+//   Status "Success" naming it. A write without fieldManager is recorded in managedFields under
+//   the User-Agent's prefix before '/'.
+// - Deliberate differences from the real server (tests/envtest/conformance_test.cpp compares
+//   the rest): a namespace or CRD is deleted at once (the real one stays Terminating until its
+//   controllers finish, and in envtest no namespace controller runs); periodic bookmarks come
+//   every FakeClusterOptions::bookmark_interval (1 s by default, about a minute on the real
+//   server); a watch from a compacted resourceVersion is answered as etcd answers it (ERROR 410),
+//   while the real server's watch cache may still replay a young cluster's whole history.
 #pragma once
 
 #include <chrono>
@@ -63,6 +74,9 @@ struct FakeRequest {
   std::string content_type;  ///< for PATCH: merge, json-patch, strategic-merge, apply-patch+yaml
   std::string accept;  ///< e.g. application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1
   std::string body;
+  /// The User-Agent header: a write without fieldManager is recorded in managedFields under its
+  /// prefix before the first '/' (the real server's default manager), "unknown" when empty.
+  std::string user_agent;
   /// Who the server shell authenticated (bearer token or client-certificate CN; empty for
   /// anonymous). Authentication (401) is the shell's job; the cluster authorizes (403, forbid).
   std::string user;
