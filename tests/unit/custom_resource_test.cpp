@@ -1,5 +1,7 @@
-// Custom resources (kcoro/custom_resource.hpp): JSON round trips of every member type, required
-// and optional members, and errors that name the JSON path.
+// Custom resources (kcoro/custom_resource.hpp, kcoro/crd.hpp): JSON round trips of every member
+// type, required and optional members, errors that name the JSON path, and the schema crd_of()
+// derives, down to the CRD of sample_controller's artifacts/crd.yaml.
+#include "kcoro/crd.hpp"
 #include "kcoro/custom_resource.hpp"
 #include "kcoro/object.hpp"
 #include "kcoro/store.hpp"
@@ -10,6 +12,7 @@
 
 #include <boost/json.hpp>
 #include <doctest/doctest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <string>
 
@@ -32,6 +35,37 @@ std::string decode_error(std::string_view text) {
     return e.what();
   }
   return "no error";
+}
+
+// A YAML document as JSON; scalars that look like numbers or booleans become them (the CRD's
+// plain scalars), quoted ones stay strings.
+json::value yaml_to_json(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      json::object o;
+      for (const auto& kv : n)
+        o[kv.first.Scalar()] = yaml_to_json(kv.second);
+      return o;
+    }
+    case YAML::NodeType::Sequence: {
+      json::array a;
+      for (const auto& e : n)
+        a.push_back(yaml_to_json(e));
+      return a;
+    }
+    case YAML::NodeType::Scalar: {
+      if (n.Tag() == "!") return json::value(n.Scalar());
+      const std::string& s = n.Scalar();
+      if (s == "true") return true;
+      if (s == "false") return false;
+      std::error_code ec;
+      json::value v = json::parse(s, ec);
+      if (!ec && v.is_number()) return v;
+      return json::value(s);
+    }
+    default:
+      return nullptr;
+  }
 }
 
 }  // namespace
@@ -155,4 +189,90 @@ TEST_CASE("custom resource: Object::as, Store::get and the recorded Foo of a rea
   // JSON → typed → JSON: equal on every field the type knows (the managedFields were cut).
   json::value want = json::parse(obj->json());
   CHECK(encoded(foo) == want);
+}
+
+TEST_CASE("crd_of: the schema controller-gen would write") {
+  const auto crd = kcoro::crd_of<Widget>();
+  const json::value v = encoded(crd);
+  CHECK(v.at("apiVersion") == "apiextensions.k8s.io/v1");
+  CHECK(v.at("kind") == "CustomResourceDefinition");
+  CHECK(v.at("metadata") == json::parse(R"({"name":"widgets.example.kcoro.dev"})"));
+  const auto& spec = v.at("spec");
+  CHECK(spec.at("group") == "example.kcoro.dev");
+  CHECK(spec.at("scope") == "Namespaced");
+  CHECK(spec.at("names") ==
+        json::parse(
+            R"({"kind":"Widget","listKind":"WidgetList","plural":"widgets","singular":"widget"})"));
+  const auto& version = spec.at("versions").at(0);
+  CHECK(version.at("name") == "v1");
+  CHECK(version.at("served") == true);
+  CHECK(version.at("storage") == true);
+  CHECK(version.at("subresources") == json::parse(R"({"status":{}})"));
+  const auto& schema = version.at("schema").at("openAPIV3Schema");
+  CHECK(schema.at("type") == "object");
+  CHECK_FALSE(schema.as_object().contains("required"));
+  const auto& top = schema.at("properties");
+  CHECK(top.at("apiVersion") == json::parse(R"({"type":"string"})"));
+  CHECK(top.at("kind") == json::parse(R"({"type":"string"})"));
+  CHECK(top.at("metadata") == json::parse(R"({"type":"object"})"));
+  const auto& ws = top.at("spec");
+  CHECK(ws.at("description") == "WidgetSpec is what the user wants.");
+  CHECK(ws.at("required") == json::parse(R"(["image"])"));
+  const auto& p = ws.at("properties");
+  CHECK(p.at("image") == json::parse(R"({"pattern":"^[a-z]+$","type":"string"})"));
+  CHECK(
+      p.at("replicas") ==
+      json::parse(
+          R"({"description":"How many.","format":"int32","maximum":5,"minimum":0,"type":"integer"})"));
+  CHECK(p.at("big") == json::parse(R"({"format":"int64","type":"integer"})"));
+  CHECK(p.at("paused") == json::parse(R"({"type":"boolean"})"));
+  CHECK(p.at("ratio") == json::parse(R"({"type":"number"})"));
+  CHECK(p.at("args") == json::parse(R"({"items":{"type":"string"},"type":"array"})"));
+  CHECK(p.at("env") ==
+        json::parse(R"({"additionalProperties":{"type":"string"},"type":"object"})"));
+  const json::value port = json::parse(
+      R"({"properties":{"name":{"type":"string"},"number":{"format":"int32","type":"integer"}},
+          "required":["name","number"],"type":"object"})");
+  CHECK(p.at("ports") == json::value{{"items", port}, {"type", "array"}});
+  CHECK(p.at("primary") == port);
+  CHECK(p.at("named") == json::value{{"additionalProperties", port}, {"type", "object"}});
+  CHECK(p.at("memory") == json::parse(R"({"anyOf":[{"type":"integer"},{"type":"string"}],
+          "pattern":"^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$",
+          "x-kubernetes-int-or-string":true})"));
+  CHECK(p.at("maxUnavailable") == json::parse(R"({"anyOf":[{"type":"integer"},{"type":"string"}],
+                        "x-kubernetes-int-or-string":true})"));
+  CHECK(p.at("until") == json::parse(R"({"format":"date-time","type":"string"})"));
+  CHECK(p.at("renewed") == json::parse(R"({"format":"date-time","type":"string"})"));
+  CHECK(p.at("extra") == json::parse(R"({"x-kubernetes-preserve-unknown-fields":true})"));
+  CHECK(p.at("default") == json::parse(R"({"enum":["a","b"],"type":"string"})"));
+  CHECK(p.at("selector") ==
+        json::parse(R"({"type":"object","x-kubernetes-preserve-unknown-fields":true})"));
+  const auto& st = top.at("status");
+  CHECK_FALSE(st.as_object().contains("required"));
+  CHECK(st.at("properties").at("conditions") ==
+        json::parse(R"({"items":{"type":"object","x-kubernetes-preserve-unknown-fields":true},
+                        "type":"array"})"));
+}
+
+TEST_CASE("crd_of: cluster scope, no status, a protected group") {
+  const json::value v = encoded(kcoro::crd_of<Gadget>());
+  CHECK(v.at("metadata").at("name") == "gadgets.gadgets.k8s.io");
+  CHECK(v.at("metadata").at("annotations") ==
+        json::parse(R"({"api-approved.kubernetes.io":"unapproved, experimental-only"})"));
+  CHECK(v.at("spec").at("scope") == "Cluster");
+  const auto& version = v.at("spec").at("versions").at(0);
+  CHECK_FALSE(version.as_object().contains("subresources"));
+  const auto& props = version.at("schema").at("openAPIV3Schema").at("properties");
+  CHECK_FALSE(props.as_object().contains("status"));
+  CHECK(props.at("spec").at("required") == json::parse(R"(["enabled"])"));
+}
+
+TEST_CASE("crd_of<Foo>() agrees with sample_controller's artifacts/crd.yaml") {
+  const json::value yaml = yaml_to_json(YAML::LoadFile(KCORO_SAMPLE_CONTROLLER_CRD));
+  const json::value ours = encoded(kcoro::crd_of<Foo>());
+  // The meaningful parts: identity, names, scope, versions with their schema and subresources.
+  CHECK(yaml.at("apiVersion") == ours.at("apiVersion"));
+  CHECK(yaml.at("kind") == ours.at("kind"));
+  CHECK(yaml.at("metadata") == ours.at("metadata"));
+  CHECK(yaml.at("spec") == ours.at("spec"));
 }
