@@ -202,6 +202,9 @@ void Impl::register_crd(const json::object& crd) {
     r.short_names = strings(*names, "shortNames");
     r.categories = strings(*names, "categories");
     r.crd_name = name;
+    if (const json::object* schema = get_object(ver, "schema")) {
+      if (auto it = schema->find("openAPIV3Schema"); it != schema->end()) r.schema = it->value();
+    }
     add_resource(std::move(r));
   }
 }
@@ -459,6 +462,7 @@ void Impl::validate(const ResourceInfo& r, const json::object& obj) const {
       causes.push_back({"FieldValueRequired", "Required value", "spec.containers"});
     }
   }
+  if (!r.builtin) validate_schema(r, obj, causes);
   if (!causes.empty()) fail_invalid(r, name, causes);
   if (r.builtin && r.group == "apiextensions.k8s.io") validate_crd(obj, r);
 }
