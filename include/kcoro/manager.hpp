@@ -129,6 +129,25 @@ class ControllerBuilder {
   ControllerBuilder& watches(const Resource& r, MapFunc map, Predicate predicate = {});
   /// Cached for Context::get and list, without enqueuing anything.
   ControllerBuilder& reads(const Resource& r);
+  /// The typed forms: the resource is T::resource() (a generated kind or a custom resource),
+  ///   mgr.controller("foo").for_<Foo>().owns<api::apps::v1::Deployment>().complete(reconcile);
+  /// and the reconciler reads typed objects with Context::get<T> and list<T>.
+  template <class T>
+  ControllerBuilder& for_(Predicate predicate = {}) {
+    return for_(T::resource(), std::move(predicate));
+  }
+  template <class T>
+  ControllerBuilder& owns(Predicate predicate = {}) {
+    return owns(T::resource(), std::move(predicate));
+  }
+  template <class T>
+  ControllerBuilder& watches(MapFunc map, Predicate predicate = {}) {
+    return watches(T::resource(), std::move(map), std::move(predicate));
+  }
+  template <class T>
+  ControllerBuilder& reads() {
+    return reads(T::resource());
+  }
   /// A predicate every source applies (after its own).
   ControllerBuilder& with_event_filter(Predicate predicate);
   /// MaxConcurrentReconciles (default 1).
@@ -170,6 +189,11 @@ class Manager {
   /// The shared cache's informers for `r`: one per namespace the cache is restricted to for `r`,
   /// or one for all namespaces. Created on first request (started if the manager runs).
   std::vector<std::shared_ptr<Informer>> informers(const Resource& r);
+  /// The same for a typed kind (T::resource()); read their stores typed with Store::get<T>.
+  template <class T>
+  std::vector<std::shared_ptr<Informer>> informers() {
+    return informers(T::resource());
+  }
   /// True once every informer created so far has synced.
   bool caches_synced() const;
 
