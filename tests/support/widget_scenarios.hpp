@@ -185,6 +185,15 @@ inline boost::asio::awaitable<void> widget_verbs(Client& client, const std::stri
   }
   CHECK(gone);
 
+  // A custom resource is unstructured to the server: without kind it is refused.
+  int no_kind = 0;
+  try {
+    co_await client.create(Widget::resource(), ns, R"({"metadata":{"name":"w3"},"spec":{}})");
+  } catch (const ApiError& e) {
+    no_kind = e.http_code();
+  }
+  CHECK(no_kind == 400);
+
   // Cluster-scoped, no status, in a protected group (crd_of added the approval annotation).
   Api<Gadget> gadgets(client);
   Gadget g;
