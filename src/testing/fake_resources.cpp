@@ -119,6 +119,22 @@ void Impl::validate_crd(const json::object& crd, const ResourceInfo& crd_res) co
   std::string kind(get_string(*names, "kind"));
   std::string name(get_string(*get_object(crd, "metadata"), "name"));
   if (group.empty()) causes.push_back({"FieldValueRequired", "Required value", "spec.group"});
+  // Groups under k8s.io and kubernetes.io are the project's: a CRD there says it is approved.
+  const auto protected_group = [&](std::string_view d) {
+    return group == d || (group.size() > d.size() && std::string_view(group).ends_with(d) &&
+                          group[group.size() - d.size() - 1] == '.');
+  };
+  if (protected_group("k8s.io") || protected_group("kubernetes.io")) {
+    const json::object* meta = get_object(crd, "metadata");
+    const json::object* ann = meta ? get_object(*meta, "annotations") : nullptr;
+    if (!ann || !ann->contains("api-approved.kubernetes.io")) {
+      causes.push_back({"FieldValueRequired",
+                        "Required value: protected groups must have approval annotation "
+                        "\"api-approved.kubernetes.io\", see "
+                        "https://github.com/kubernetes/enhancements/pull/1111",
+                        "metadata.annotations[api-approved.kubernetes.io]"});
+    }
+  }
   if (plural.empty()) {
     causes.push_back({"FieldValueRequired", "Required value", "spec.names.plural"});
   }

@@ -194,6 +194,27 @@ inline boost::asio::awaitable<void> widget_verbs(Client& client, const std::stri
   }
   CHECK(no_kind == 400);
 
+  // A protected group needs the approval annotation crd_of adds.
+  using Crd = api::apiextensions::v1::CustomResourceDefinition;
+  Crd unapproved = crd_of<Gadget>();
+  unapproved.metadata->annotations.clear();
+  unapproved.metadata->name = "things.gadgets.k8s.io";
+  unapproved.spec->names->plural = "things";
+  unapproved.spec->names->singular = "thing";
+  unapproved.spec->names->kind = "Thing";
+  unapproved.spec->names->listKind = "ThingList";
+  code = 0;
+  message.clear();
+  try {
+    co_await Api<Crd>(client).create(unapproved);
+  } catch (const ApiError& e) {
+    code = e.http_code();
+    message = e.status().message;
+  }
+  CHECK(code == 422);
+  CHECK_MESSAGE(message.find("protected groups must have approval annotation") != std::string::npos,
+                message);
+
   // Cluster-scoped, no status, in a protected group (crd_of added the approval annotation).
   Api<Gadget> gadgets(client);
   Gadget g;
