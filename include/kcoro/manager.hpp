@@ -58,6 +58,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace spdlog {
@@ -140,9 +141,29 @@ class ControllerBuilder {
   ControllerBuilder& owns(Predicate predicate = {}) {
     return owns(T::resource(), std::move(predicate));
   }
-  template <class T>
-  ControllerBuilder& watches(MapFunc map, Predicate predicate = {}) {
-    return watches(T::resource(), std::move(map), std::move(predicate));
+  /// `map` takes the Object, or the object decoded as T (`const T&`); one that does not decode
+  /// as T enqueues nothing and is logged as an error (a handler must not throw).
+  template <class T, class F>
+  ControllerBuilder& watches(F map, Predicate predicate = {}) {
+    if constexpr (std::is_invocable_v<F&, const Object&>) {
+      return watches(T::resource(), MapFunc(std::move(map)), std::move(predicate));
+    } else {
+      static_assert(std::is_invocable_r_v<std::vector<Request>, F&, const T&>,
+                    "watches<T>(map): map takes const T& or const Object& and returns "
+                    "std::vector<Request>");
+      auto log = opts_.logger ? opts_.logger : spdlog::default_logger();
+      MapFunc typed = [map = std::move(map), log](const Object& o) -> std::vector<Request> {
+        std::optional<T> t;
+        try {
+          t = o.as<T>();
+        } catch (const std::exception& e) {
+          log->error("watches<{}>: {} does not decode: {}", T::resource().kind, o.key(), e.what());
+          return {};
+        }
+        return map(*t);
+      };
+      return watches(T::resource(), std::move(typed), std::move(predicate));
+    }
   }
   template <class T>
   ControllerBuilder& reads() {

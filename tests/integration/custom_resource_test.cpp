@@ -104,3 +104,53 @@ TEST_CASE("Manager: for_<Widget>().owns<ConfigMap>(), typed reads and writes in 
   mgr.stop();
   CHECK(done.get() == 0);
 }
+
+TEST_CASE(
+    "Manager: watches<T>(map) with a typed map function; an undecodable object maps to none") {
+  FakeApiServer server;
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client client(ex, config_for(server));
+    co_await kcoro::test::install_crd_of<Widget>(client);
+    co_await Api<Widget>(client, "default").create(kcoro::test::make_widget("mapped"));
+  });
+  // A ConfigMap naming the Widget it is for; and one whose data is not what ConfigMap's type says
+  // (the fake stores it as sent), which must not stop the informer.
+  server.cluster().apply_object(
+      R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"for-mapped","namespace":"default"},"data":{"widget":"mapped"}})");
+  server.cluster().apply_object(
+      R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"odd","namespace":"default"},"data":{"widget":7}})");
+
+  kcoro::ManagerOptions o;
+  o.config = config_for(server);
+  o.runtime.handle_signals = false;
+  o.metrics = std::make_shared<kcoro::MetricsRegistry>();
+  kcoro::Manager mgr(o);
+  std::mutex mu;
+  std::vector<std::string> keys;
+  std::promise<void> seen;
+  std::atomic<bool> fulfilled{false};
+  mgr.controller("mapped")
+      .for_<Widget>(kcoro::matching([](const kcoro::Object&) { return false; }))
+      .watches<corev1::ConfigMap>([](const corev1::ConfigMap& cm) {
+        std::vector<kcoro::Request> out;
+        if (auto it = cm.data.find("widget"); it != cm.data.end()) {
+          out.push_back({*cm.metadata->namespace_, it->second});
+        }
+        return out;
+      })
+      .complete([&](const kcoro::Request& req, kcoro::Context&) -> net::awaitable<kcoro::Result> {
+        {
+          std::lock_guard lock(mu);
+          keys.push_back(req.str());
+        }
+        if (!fulfilled.exchange(true)) seen.set_value();
+        co_return kcoro::Result::done();
+      });
+  auto done = std::async(std::launch::async, [&] { return mgr.run(); });
+  CHECK(seen.get_future().wait_for(20s) == std::future_status::ready);
+  CHECK(mgr.caches_synced());
+  mgr.stop();
+  CHECK(done.get() == 0);
+  std::lock_guard lock(mu);
+  CHECK(keys == std::vector<std::string>{"default/mapped"});
+}
