@@ -2,7 +2,7 @@
 # Runs one libFuzzer target for a while, under ASan+UBSan.
 #
 #   scripts/fuzz.sh TARGET SECONDS     TARGET: watch_decoder_fuzz list_decoder_fuzz object_fuzz
-#                                       selector_fuzz kubeconfig_fuzz fake_request_fuzz
+#                                       selector_fuzz kubeconfig_fuzz fake_request_fuzz typed_fuzz
 #
 # Builds the targets with clang in build-fuzz (-Dfuzz=enabled; every library instrumented for
 # coverage with -fsanitize=fuzzer-no-link), seeds TARGET's corpus from the
@@ -58,6 +58,11 @@ case $target in
       >"$corpus/seed-patch"
     printf '\000/api/v1/namespaces/default/configmaps?labelSelector=a%%3Db&limit=1\n\n' \
       >"$corpus/seed-list" ;;
+  typed_fuzz)
+    for f in "$fixtures"/create-foo.json "$fixtures"/patch-foo-status.json; do
+      seed "$(basename "$f")" '' "$f"
+    done
+    cp fuzz/seeds/widget.json "$corpus/seed-widget" ;;
   *) echo "fuzz.sh: unknown target $target" >&2; exit 2 ;;
 esac
 

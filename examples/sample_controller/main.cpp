@@ -4,7 +4,9 @@
 // nginx with spec.replicas replicas. The controller watches Foos and the Deployments they own
 // (ownerReference with controller: true); either changing puts the Foo's key on the work queue.
 // Reconciling a Foo creates or scales its Deployment, copies the Deployment's available replicas
-// into the Foo's status (the status subresource) and records an Event.
+// into the Foo's status (the status subresource) and records an Event. Foo is a typed custom
+// resource (foo.hpp: described structs and KCORO_CUSTOM_RESOURCE), Deployment the generated
+// apps/v1 type: the reconciler reads both typed from the cache and writes them typed.
 //
 //   kubectl apply -f artifacts/crd.yaml -f artifacts/rbac.yaml -f artifacts/example-foo.yaml
 //   sample_controller --kubeconfig ~/.kube/config
@@ -15,9 +17,13 @@
 // /metrics (--metrics-bind-address) and the kubelet's /healthz and /readyz probes
 // (--health-probe-bind-address), as controller-runtime's manager does.
 #include "../common.hpp"
+#include "foo.hpp"
 
+#include "kcoro/api/apps/v1.hpp"
+#include "kcoro/crd.hpp"
 #include "kcoro/event_recorder.hpp"
 #include "kcoro/manager.hpp"
+#include "kcoro/typed_client.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -34,12 +40,13 @@
 namespace net = boost::asio;
 namespace json = boost::json;
 namespace res = kcoro::resources;
+namespace appsv1 = kcoro::api::apps::v1;
+using samplecontroller::v1alpha1::Foo;
 using namespace std::chrono_literals;
 
 namespace {
 
-// The custom resource; kcoro needs no generated types, only where it lives.
-const kcoro::Resource foos{"samplecontroller.k8s.io", "v1alpha1", "Foo", "foos", true};
+const kcoro::Resource& foos = Foo::resource();
 
 // Event reasons and messages, as sample-controller's constants (SuccessSynced is "Synced").
 constexpr const char* kSuccessSynced = "Synced";
@@ -50,45 +57,42 @@ constexpr const char* kMessageResourceSynced = "Foo synced successfully";
 
 // newDeployment: nginx with the Foo's replicas, owned by the Foo (controller: true, so the
 // Deployment's events come back to this Foo, and garbage collection deletes it with the Foo).
-std::string new_deployment(const kcoro::Object& foo, const std::string& name, int64_t replicas) {
-  const std::string foo_name(foo.meta().name);
-  json::object labels{{"app", "nginx"}, {"controller", foo_name}};
-  json::value d = {
-      {"apiVersion", "apps/v1"},
-      {"kind", "Deployment"},
-      {"metadata",
-       {{"name", name},
-        {"namespace", std::string(foo.meta().ns)},
-        {"ownerReferences", json::array{json::object{{"apiVersion", foos.api_version()},
-                                                     {"kind", "Foo"},
-                                                     {"name", foo_name},
-                                                     {"uid", std::string(foo.meta().uid)},
-                                                     {"controller", true},
-                                                     {"blockOwnerDeletion", true}}}}}},
-      {"spec",
-       {{"replicas", replicas},
-        {"selector", {{"matchLabels", labels}}},
-        {"template",
-         {{"metadata", {{"labels", labels}}},
-          {"spec",
-           {{"containers",
-             json::array{json::object{{"name", "nginx"}, {"image", "nginx:latest"}}}}}}}}}}};
-  return json::serialize(d);
+appsv1::Deployment new_deployment(const Foo& foo, const std::string& name, int32_t replicas) {
+  const std::map<std::string, std::string> labels{{"app", "nginx"},
+                                                  {"controller", *foo.metadata->name}};
+  appsv1::Deployment d;
+  auto& md = d.metadata.emplace();
+  md.name = name;
+  md.namespace_ = foo.metadata->namespace_;
+  auto& owner = md.ownerReferences.emplace_back();
+  owner.apiVersion = foos.api_version();
+  owner.kind = foos.kind;
+  owner.name = foo.metadata->name;
+  owner.uid = foo.metadata->uid;
+  owner.controller = true;
+  owner.blockOwnerDeletion = true;
+  auto& spec = d.spec.emplace();
+  spec.replicas = replicas;
+  spec.selector.emplace().matchLabels = labels;
+  auto& pod = spec.template_.emplace();
+  pod.metadata.emplace().labels = labels;
+  auto& container = pod.spec.emplace().containers.emplace_back();
+  container.name = "nginx";
+  container.image = "nginx:latest";
+  return d;
+}
+
+// The ownerReference with controller: true, or nullptr.
+const kcoro::api::meta::v1::OwnerReference* controller_of(const appsv1::Deployment& d) {
+  if (!d.metadata) return nullptr;
+  for (const auto& ref : d.metadata->ownerReferences) {
+    if (ref.controller.value_or(false)) return &ref;
+  }
+  return nullptr;
 }
 
 // --- demo: the objects a user would `kubectl apply`, and a stand-in for the Deployment
 // controller (the fake API server runs no controllers, so nothing would ever become available).
-
-const char* kDemoCrd = R"({"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
- "metadata":{"name":"foos.samplecontroller.k8s.io"},
- "spec":{"group":"samplecontroller.k8s.io","scope":"Namespaced",
-  "names":{"plural":"foos","singular":"foo","kind":"Foo","listKind":"FooList"},
-  "versions":[{"name":"v1alpha1","served":true,"storage":true,
-   "schema":{"openAPIV3Schema":{"type":"object","properties":{
-    "spec":{"type":"object","properties":{"deploymentName":{"type":"string"},
-                                          "replicas":{"type":"integer","minimum":1,"maximum":10}}},
-    "status":{"type":"object","properties":{"availableReplicas":{"type":"integer"}}}}}},
-   "subresources":{"status":{}}}]}})";
 
 const char* kDemoFoo = R"({"apiVersion":"samplecontroller.k8s.io/v1alpha1","kind":"Foo",
  "metadata":{"name":"example-foo","namespace":"default"},
@@ -136,11 +140,14 @@ net::awaitable<void> demo_scale_foo(kcoro::Manager& mgr) {
   net::steady_timer timer(co_await net::this_coro::executor, 1s);
   co_await timer.async_wait(net::use_awaitable);
   spdlog::info("Demo: patching Foo example-foo to 3 replicas");
-  co_await mgr.client().patch(foos, "default", "example-foo", kcoro::PatchType::merge,
-                              R"({"spec":{"replicas":3}})");
+  const kcoro::Api<Foo> api(mgr.client(), "default");
+  Foo scale;  // a partly filled Foo is a merge patch: {"spec":{"replicas":3}}
+  scale.spec.emplace().replicas = 3;
+  const std::string patch = kcoro::api::encode(scale);
+  co_await api.patch("example-foo", kcoro::PatchType::merge, patch);
   for (;;) {
-    auto foo = co_await mgr.client().get(foos, "default", "example-foo");
-    if (foo->get<int64_t>("/status/availableReplicas") == 3) break;
+    const Foo foo = co_await api.get("example-foo");
+    if (foo.status && foo.status->availableReplicas == 3) break;
     timer.expires_after(100ms);
     co_await timer.async_wait(net::use_awaitable);
   }
@@ -208,48 +215,52 @@ std::chrono::milliseconds parse_duration(const std::string& text) {
 // status in line with the Deployment. An error (thrown) is retried with backoff, without a cap.
 net::awaitable<kcoro::Result> sync_handler(const kcoro::Request& req, kcoro::Context& ctx) {
   // The Foo, from the cache. Gone: it was deleted, and its Deployment goes with it.
-  auto foo = ctx.get(foos, req.ns, req.name);
+  std::optional<Foo> foo = ctx.get<Foo>(req.ns, req.name);
   if (!foo) {
     ctx.log().error("foo '{}' in work queue no longer exists", req.str());
     co_return kcoro::Result::done();
   }
-  const std::string name(foo->get<std::string_view>("/spec/deploymentName").value_or(""));
+  const std::string name = foo->spec ? foo->spec->deploymentName.value_or("") : "";
   if (name.empty()) {  // retrying cannot help until the Foo changes, which enqueues it again
     ctx.log().error("deployment name must be specified");
     co_return kcoro::Result::done();
   }
-  const auto replicas = foo->get<int64_t>("/spec/replicas");
+  const std::optional<int32_t> replicas = foo->spec->replicas;
+  kcoro::Api<appsv1::Deployment> deployments(ctx.client(), req.ns);
 
   // The Deployment named in the Foo, created when missing.
-  auto deployment = ctx.get(res::deployments, req.ns, name);
+  std::optional<appsv1::Deployment> deployment = ctx.get<appsv1::Deployment>(req.ns, name);
   if (!deployment) {
-    deployment = co_await ctx.client().create(res::deployments, req.ns,
-                                              new_deployment(*foo, name, replicas.value_or(1)));
+    const appsv1::Deployment want = new_deployment(*foo, name, replicas.value_or(1));
+    appsv1::Deployment created = co_await deployments.create(want);
+    deployment = std::move(created);
     ctx.log().info("Deployment {} created with {} replicas", name, replicas.value_or(1));
   }
 
   // Not controlled by this Foo: warn on the Foo and fail, until a human sorts it out.
-  const kcoro::OwnerReference* owner = deployment->meta().controller_ref();
-  if (!owner || owner->uid != foo->meta().uid) {
+  const auto* owner = controller_of(*deployment);
+  if (!owner || owner->uid != foo->metadata->uid) {
     const std::string msg = fmt::format(kMessageResourceExists, name);
     ctx.recorder()->record(*foo, kcoro::EventType::warning, kErrResourceExists, msg);
     throw std::runtime_error(msg);
   }
 
   // The Foo asks for other replicas: update the Deployment to the Foo's spec.
-  if (replicas && deployment->get<int64_t>("/spec/replicas").value_or(1) != *replicas) {
-    ctx.log().info("Update deployment resource: replicas {} -> {}",
-                   deployment->get<int64_t>("/spec/replicas").value_or(1), *replicas);
-    deployment = co_await ctx.client().replace(res::deployments, req.ns, name,
-                                               new_deployment(*foo, name, *replicas));
+  const int32_t current = deployment->spec ? deployment->spec->replicas.value_or(1) : 1;
+  if (replicas && current != *replicas) {
+    ctx.log().info("Update deployment resource: replicas {} -> {}", current, *replicas);
+    const appsv1::Deployment want = new_deployment(*foo, name, *replicas);
+    appsv1::Deployment updated = co_await deployments.update(want);
+    deployment = std::move(updated);
   }
 
   // UpdateStatus: the Foo as cached, resourceVersion included, with the Deployment's available
   // replicas. A Foo changed meanwhile answers 409 Conflict: retried, never overwritten.
-  json::value copy = json::parse(foo->json());
-  copy.as_object()["status"] = {
-      {"availableReplicas", deployment->get<int64_t>("/status/availableReplicas").value_or(0)}};
-  co_await ctx.client().update_status(foos, req.ns, req.name, copy);
+  Foo copy = *foo;
+  copy.status.emplace().availableReplicas =
+      deployment->status ? deployment->status->availableReplicas.value_or(0) : 0;
+  const kcoro::Api<Foo> api(ctx.client(), req.ns);
+  co_await api.update_status(copy);
 
   ctx.recorder()->record(*foo, kcoro::EventType::normal, kSuccessSynced, kMessageResourceSynced);
   ctx.log().info("Successfully synced '{}'", req.str());
@@ -306,10 +317,11 @@ int main(int argc, char** argv) {
   }
   opts.graceful_shutdown_timeout = 5s;
 
-  // --demo: the CRD and an example Foo, as `kubectl apply -f artifacts/...` would leave them.
+  // --demo: the CRD (crd_of<Foo>(), which artifacts/crd.yaml is) and an example Foo, as
+  // `kubectl apply -f artifacts/...` would leave them.
   if (app.demo()) {
-    for (const char* obj : {kDemoCrd, kDemoFoo})
-      app.fake()->cluster().apply_object(obj);
+    app.fake()->cluster().apply_object(kcoro::api::encode(kcoro::crd_of<Foo>()));
+    app.fake()->cluster().apply_object(kDemoFoo);
     if (flags.demo_conflict) {
       app.fake()->cluster().apply_object(kDemoTakenDeployment);
       app.fake()->cluster().apply_object(kDemoConflictFoo);
@@ -328,8 +340,8 @@ int main(int argc, char** argv) {
 
   // Foos enqueue themselves; Deployments enqueue the Foo that controls them.
   mgr->controller("sample-controller")
-      .for_(foos)
-      .owns(res::deployments)
+      .for_<Foo>()
+      .owns<appsv1::Deployment>()
       .workers(flags.workers)
       .complete(sync_handler);
 

@@ -59,6 +59,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <optional>
 #include <vector>
 
 namespace kcoro {
@@ -123,6 +124,23 @@ class Context {
   /// match `selector`. Throws NotWatchedError when no source caches `r` (in `ns`).
   std::vector<ObjectPtr> list(const Resource& r, std::string_view ns = {},
                               const LabelSelector& selector = {}) const;
+  /// Typed reads (a generated kind or a custom resource, from T::resource()): get and list as
+  /// above, each object decoded with Object::as<T>() (the cache stays JSON; each call decodes),
+  /// with apiVersion and kind filled from T::resource() when the cached text lacks them (list
+  /// items do), so the result can be written back. Throws api::DecodeError when one does not fit.
+  template <class T>
+  std::optional<T> get(std::string_view ns, std::string_view name) const {
+    ObjectPtr o = get(T::resource(), ns, name);
+    if (!o) return std::nullopt;
+    return typed<T>(*o);
+  }
+  template <class T>
+  std::vector<T> list(std::string_view ns = {}, const LabelSelector& selector = {}) const {
+    std::vector<T> out;
+    for (const ObjectPtr& o : list(T::resource(), ns, selector))
+      out.push_back(typed<T>(*o));
+    return out;
+  }
   /// The store of the first source watching `r`; throws NotWatchedError if none does.
   std::shared_ptr<const Store> store(const Resource& r) const;
   /// The store of the first source whose resource plural ("pods", "foos") is `name`; throws
@@ -138,6 +156,13 @@ class Context {
       : st_(st), request_(std::move(req)), log_(std::move(log)), retries_(retries) {}
 
  private:
+  template <class T>
+  static T typed(const Object& o) {
+    T t = o.as<T>();
+    if (!t.apiVersion) t.apiVersion = T::resource().api_version();
+    if (!t.kind) t.kind = T::resource().kind;
+    return t;
+  }
   const detail::ControllerState& st_;
   Request request_;
   KeyLogger log_;

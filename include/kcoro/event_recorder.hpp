@@ -6,10 +6,12 @@
 //   run(), writes queued events one at a time, in order, with the Client. Write failures are
 //   logged and counted (stats().failed); they never reach the caller of record().
 // - Shape: the Event of the recorded object (involvedObject: kind, namespace, name, uid,
-//   apiVersion, resourceVersion), in the object's namespace ("default" for a cluster-scoped
-//   object), named "<object name>.<unix nanoseconds in hex>" as client-go names it, with
-//   source.component (and source.host when set), reportingComponent, reportingInstance,
-//   firstTimestamp, lastTimestamp, count and type Normal or Warning.
+//   apiVersion, resourceVersion; for a typed object — a generated kind or a custom resource —
+//   kind and apiVersion come from T::resource(), the rest from its metadata), in the object's
+//   namespace ("default" for a cluster-scoped object), named "<object name>.<unix nanoseconds in
+//   hex>" as client-go names it, with source.component (and source.host when set),
+//   reportingComponent, reportingInstance, firstTimestamp, lastTimestamp, count and type Normal or
+//   Warning.
 // - Aggregation (client-go's eventLogger): a repeat of an event already written — same involved
 //   object, type, reason and message — is not a new Event: the existing one is PATCHed (merge)
 //   with count + 1 and a new lastTimestamp. If that Event is gone (404), it is created again with
@@ -71,6 +73,16 @@ struct EventRecorderStats {
   uint64_t failed = 0;        ///< writes that failed (logged)
 };
 
+/// The object an Event is about (its involvedObject).
+struct EventSubject {
+  std::string_view kind;
+  std::string_view api_version;
+  std::string_view ns{};
+  std::string_view name{};
+  std::string_view uid{};
+  std::string_view resource_version{};
+};
+
 class EventRecorder {
  public:
   EventRecorder(Client& client, EventRecorderOptions options);
@@ -80,6 +92,27 @@ class EventRecorder {
 
   /// Queues an Event about `obj`; see the contract.
   void record(const Object& obj, EventType type, std::string_view reason, std::string_view message);
+  /// The same about the object `who` names.
+  void record(const EventSubject& who, EventType type, std::string_view reason,
+              std::string_view message);
+  /// The same about a typed object (a generated kind or a custom resource).
+  template <class T>
+  requires requires(const T& t) {
+    T::resource();
+    t.metadata;
+  }
+  void record(const T& obj, EventType type, std::string_view reason, std::string_view message) {
+    const Resource& r = T::resource();
+    const std::string api_version = r.api_version();
+    EventSubject who{r.kind, api_version};
+    if (const auto& m = obj.metadata) {
+      if (m->namespace_) who.ns = *m->namespace_;
+      if (m->name) who.name = *m->name;
+      if (m->uid) who.uid = *m->uid;
+      if (m->resourceVersion) who.resource_version = *m->resourceVersion;
+    }
+    record(who, type, reason, message);
+  }
 
   /// Writes queued events until stop().
   boost::asio::awaitable<void> run();

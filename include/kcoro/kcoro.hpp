@@ -8,6 +8,8 @@
 #include "kcoro/client.hpp"
 #include "kcoro/controller.hpp"
 #include "kcoro/create_or_update.hpp"
+#include "kcoro/crd.hpp"
+#include "kcoro/custom_resource.hpp"
 #include "kcoro/delta_channel.hpp"
 #include "kcoro/error.hpp"
 #include "kcoro/event_recorder.hpp"

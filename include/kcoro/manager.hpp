@@ -58,6 +58,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace spdlog {
@@ -129,6 +130,45 @@ class ControllerBuilder {
   ControllerBuilder& watches(const Resource& r, MapFunc map, Predicate predicate = {});
   /// Cached for Context::get and list, without enqueuing anything.
   ControllerBuilder& reads(const Resource& r);
+  /// The typed forms: the resource is T::resource() (a generated kind or a custom resource),
+  ///   mgr.controller("foo").for_<Foo>().owns<api::apps::v1::Deployment>().complete(reconcile);
+  /// and the reconciler reads typed objects with Context::get<T> and list<T>.
+  template <class T>
+  ControllerBuilder& for_(Predicate predicate = {}) {
+    return for_(T::resource(), std::move(predicate));
+  }
+  template <class T>
+  ControllerBuilder& owns(Predicate predicate = {}) {
+    return owns(T::resource(), std::move(predicate));
+  }
+  /// `map` takes the Object, or the object decoded as T (`const T&`); one that does not decode
+  /// as T enqueues nothing and is logged as an error (a handler must not throw).
+  template <class T, class F>
+  ControllerBuilder& watches(F map, Predicate predicate = {}) {
+    if constexpr (std::is_invocable_v<F&, const Object&>) {
+      return watches(T::resource(), MapFunc(std::move(map)), std::move(predicate));
+    } else {
+      static_assert(std::is_invocable_r_v<std::vector<Request>, F&, const T&>,
+                    "watches<T>(map): map takes const T& or const Object& and returns "
+                    "std::vector<Request>");
+      auto log = opts_.logger ? opts_.logger : spdlog::default_logger();
+      MapFunc typed = [map = std::move(map), log](const Object& o) -> std::vector<Request> {
+        std::optional<T> t;
+        try {
+          t = o.as<T>();
+        } catch (const std::exception& e) {
+          log->error("watches<{}>: {} does not decode: {}", T::resource().kind, o.key(), e.what());
+          return {};
+        }
+        return map(*t);
+      };
+      return watches(T::resource(), std::move(typed), std::move(predicate));
+    }
+  }
+  template <class T>
+  ControllerBuilder& reads() {
+    return reads(T::resource());
+  }
   /// A predicate every source applies (after its own).
   ControllerBuilder& with_event_filter(Predicate predicate);
   /// MaxConcurrentReconciles (default 1).
@@ -170,6 +210,11 @@ class Manager {
   /// The shared cache's informers for `r`: one per namespace the cache is restricted to for `r`,
   /// or one for all namespaces. Created on first request (started if the manager runs).
   std::vector<std::shared_ptr<Informer>> informers(const Resource& r);
+  /// The same for a typed kind (T::resource()); read their stores typed with Store::get<T>.
+  template <class T>
+  std::vector<std::shared_ptr<Informer>> informers() {
+    return informers(T::resource());
+  }
   /// True once every informer created so far has synced.
   bool caches_synced() const;
 

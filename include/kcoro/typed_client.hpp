@@ -4,8 +4,10 @@
 // - `Api<T>` (kube-rs's Api<K>) is a thin layer over kcoro::Client for a generated type T
 //   (kcoro::api::core::v1::Pod, kcoro::api::apps::v1::Deployment, ...): it takes the Resource from
 //   T::resource(), encodes what it sends with kcoro::api::encode (only the fields that are set) and
-//   decodes what it receives with Object::as<T>(). Everything else — pooling, retries, errors
-//   (ApiError, std::system_error), cancellation, threads — is the Client's (client.hpp).
+//   decodes what it receives with Object::as<T>(). What it writes (create, update, update_status,
+//   apply) carries apiVersion and kind, from T::resource() when the object leaves them unset.
+//   Everything else — pooling, retries, errors (ApiError, std::system_error), cancellation, threads
+//   — is the Client's (client.hpp).
 // - The namespace: an object's own metadata.namespace when it has one, else the Api's. For list,
 //   the Api's namespace ("" lists all namespaces). Cluster-scoped kinds ignore both. A namespaced
 //   write with no namespace at all throws std::invalid_argument before any I/O.
@@ -52,16 +54,15 @@ class Api {
     return list_impl(client_, ns_, std::move(opts));
   }
   awaitable<T> create(const T& obj, WriteOptions opts = {}) const {
-    return create_impl(client_, ns_of(obj), api::encode(obj), std::move(opts));
+    return create_impl(client_, ns_of(obj), body_of(obj), std::move(opts));
   }
   /// PUT: replaces the object named by obj.metadata.name (resourceVersion as optimistic lock).
   awaitable<T> update(const T& obj, WriteOptions opts = {}) const {
-    return replace_impl(client_, ns_of(obj), name_of(obj), api::encode(obj), std::move(opts),
-                        false);
+    return replace_impl(client_, ns_of(obj), name_of(obj), body_of(obj), std::move(opts), false);
   }
   /// PUT on the status subresource.
   awaitable<T> update_status(const T& obj, WriteOptions opts = {}) const {
-    return replace_impl(client_, ns_of(obj), name_of(obj), api::encode(obj), std::move(opts), true);
+    return replace_impl(client_, ns_of(obj), name_of(obj), body_of(obj), std::move(opts), true);
   }
   /// Any patch type; a typed object as a merge patch is `JsonBody(api::encode(partial))`.
   awaitable<T> patch(std::string_view name, PatchType type, JsonBody body,
@@ -69,21 +70,12 @@ class Api {
     return patch_impl(client_, ns_, std::string(name), type, std::move(body), std::move(opts));
   }
   /// Server-side apply of `obj` as the configuration of `field_manager`: only the fields set in
-  /// `obj` are sent. apiVersion and kind are filled from T::resource() when unset.
+  /// `obj` are sent.
   awaitable<T> apply(const T& obj, std::string field_manager, bool force = false) const {
     PatchOptions opts;
     opts.field_manager = std::move(field_manager);
     opts.force = force;
-    std::string body;
-    if (obj.apiVersion && obj.kind) {
-      body = api::encode(obj);
-    } else {
-      T copy = obj;
-      if (!copy.apiVersion) copy.apiVersion = T::resource().api_version();
-      if (!copy.kind) copy.kind = T::resource().kind;
-      body = api::encode(copy);
-    }
-    return patch_impl(client_, ns_of(obj), name_of(obj), PatchType::apply, std::move(body),
+    return patch_impl(client_, ns_of(obj), name_of(obj), PatchType::apply, body_of(obj),
                       std::move(opts));
   }
   /// Deletes. The object when the server answers with it (graceful deletion, finalizers pending),
@@ -93,6 +85,15 @@ class Api {
   }
 
  private:
+  /// The JSON of `obj`, with apiVersion and kind from T::resource() when unset: the server needs
+  /// them for custom resources and apply.
+  static std::string body_of(const T& obj) {
+    if (obj.apiVersion && obj.kind) return api::encode(obj);
+    T copy = obj;
+    if (!copy.apiVersion) copy.apiVersion = T::resource().api_version();
+    if (!copy.kind) copy.kind = T::resource().kind;
+    return api::encode(copy);
+  }
   std::string ns_of(const T& obj) const {
     if (!T::resource().namespaced) return {};
     if (obj.metadata && obj.metadata->namespace_ && !obj.metadata->namespace_->empty()) {

@@ -189,8 +189,14 @@ EventRecorder::~EventRecorder() {
 
 void EventRecorder::record(const Object& obj, EventType type, std::string_view reason,
                            std::string_view message) {
-  State& st = *st_;
   const ObjectMeta& m = obj.meta();
+  record(EventSubject{m.kind, m.api_version, m.ns, m.name, m.uid, m.resource_version}, type, reason,
+         message);
+}
+
+void EventRecorder::record(const EventSubject& m, EventType type, std::string_view reason,
+                           std::string_view message) {
+  State& st = *st_;
   const std::string spam_key =
       fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}", st.opts.component, st.opts.host, m.kind,
                   m.ns, m.name, m.uid, m.api_version);

@@ -49,6 +49,7 @@ struct ResourceInfo {
   std::vector<std::string> categories;
   std::vector<std::string> field_labels;  ///< field selectors besides metadata.name/namespace
   std::string crd_name;                   ///< for custom resources
+  json::value schema;                     ///< a custom resource's openAPIV3Schema, if any
 
   std::string api_version() const { return group.empty() ? version : group + "/" + version; }
   std::string storage_key() const { return group + "/" + plural; }
@@ -102,6 +103,8 @@ struct Cause {
 };
 [[noreturn]] void fail_invalid(const ResourceInfo& r, std::string_view name,
                                const std::vector<Cause>& causes);
+/// Appends the causes a custom resource's schema finds in `obj` (fake_schema.cpp).
+void validate_schema(const ResourceInfo& r, const json::object& obj, std::vector<Cause>& causes);
 /// The Status details naming object `name` (may be empty) of `r`.
 json::object name_details(const ResourceInfo& r, std::string_view name);
 /// 422 for invalid ListOptions/PatchOptions/DeleteOptions (the real server validates them so).

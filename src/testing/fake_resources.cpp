@@ -124,6 +124,22 @@ void Impl::validate_crd(const json::object& crd, const ResourceInfo& crd_res) co
   std::string kind(get_string(*names, "kind"));
   std::string name(get_string(*get_object(crd, "metadata"), "name"));
   if (group.empty()) causes.push_back({"FieldValueRequired", "Required value", "spec.group"});
+  // Groups under k8s.io and kubernetes.io are the project's: a CRD there says it is approved.
+  const auto protected_group = [&](std::string_view d) {
+    return group == d || (group.size() > d.size() && std::string_view(group).ends_with(d) &&
+                          group[group.size() - d.size() - 1] == '.');
+  };
+  if (protected_group("k8s.io") || protected_group("kubernetes.io")) {
+    const json::object* meta = get_object(crd, "metadata");
+    const json::object* ann = meta ? get_object(*meta, "annotations") : nullptr;
+    if (!ann || !ann->contains("api-approved.kubernetes.io")) {
+      causes.push_back({"FieldValueRequired",
+                        "Required value: protected groups must have approval annotation "
+                        "\"api-approved.kubernetes.io\", see "
+                        "https://github.com/kubernetes/enhancements/pull/1111",
+                        "metadata.annotations[api-approved.kubernetes.io]"});
+    }
+  }
   if (plural.empty()) {
     causes.push_back({"FieldValueRequired", "Required value", "spec.names.plural"});
   }
@@ -208,6 +224,9 @@ void Impl::register_crd(const json::object& crd) {
     r.short_names = strings(*names, "shortNames");
     r.categories = strings(*names, "categories");
     r.crd_name = name;
+    if (const json::object* schema = get_object(ver, "schema")) {
+      if (auto it = schema->find("openAPIV3Schema"); it != schema->end()) r.schema = it->value();
+    }
     add_resource(std::move(r));
   }
 }
@@ -465,6 +484,7 @@ void Impl::validate(const ResourceInfo& r, const json::object& obj) const {
       causes.push_back({"FieldValueRequired", "Required value", "spec.containers"});
     }
   }
+  if (!r.builtin) validate_schema(r, obj, causes);
   if (!causes.empty()) fail_invalid(r, name, causes);
   if (r.builtin && r.group == "apiextensions.k8s.io") validate_crd(obj, r);
 }

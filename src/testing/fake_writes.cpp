@@ -37,6 +37,13 @@ json::object Impl::parse_body(const FakeRequest& req, const ResourceInfo& r) con
                        ") does not match the expected API version (" + r.api_version() + ")");
     }
   }
+  // A custom resource is decoded as unstructured: the real server needs both, where a built-in
+  // kind's typed decoder defaults them.
+  if (!r.builtin && (kind.empty() || av.empty())) {
+    fail_bad_request("the object provided is unrecognized (must be of type " + expected +
+                     "): Object '" + (kind.empty() ? "Kind" : "apiVersion") + "' is missing in '" +
+                     req.body + "'");
+  }
   if (kind.empty()) o["kind"] = r.kind;
   if (av.empty()) o["apiVersion"] = r.api_version();
   auto& meta = o["metadata"];

@@ -61,7 +61,8 @@ post() {
     "$server$1" || fail "POST $1 failed"
 }
 post /apis/apiextensions.k8s.io/v1/customresourcedefinitions '{"apiVersion":"apiextensions.k8s.io/v1",
- "kind":"CustomResourceDefinition","metadata":{"name":"foos.samplecontroller.k8s.io"},
+ "kind":"CustomResourceDefinition","metadata":{"name":"foos.samplecontroller.k8s.io",
+  "annotations":{"api-approved.kubernetes.io":"unapproved, experimental-only"}},
  "spec":{"group":"samplecontroller.k8s.io","scope":"Namespaced",
   "names":{"plural":"foos","singular":"foo","kind":"Foo","listKind":"FooList"},
   "versions":[{"name":"v1alpha1","served":true,"storage":true,"subresources":{"status":{}},
