@@ -46,13 +46,14 @@ ClusterConfig bench_config(Args& args, std::optional<FakeProcess>& fake,
 }
 
 bool throughput_config(Args& args, std::optional<FakeProcess>& fake, std::size_t pods,
-                       std::size_t events, const char* argv0, const char* bench,
-                       ClusterConfig& cfg) {
+                       std::size_t events, const char* argv0, const char* bench, ClusterConfig& cfg,
+                       unsigned server_threads) {
   try {
-    cfg = bench_config(args, fake,
-                       {"--port", "0", "--pods", std::to_string(pods), "--namespaces", "10",
-                        "--throughput-events", std::to_string(events)},
-                       argv0);
+    cfg = bench_config(
+        args, fake,
+        {"--port", "0", "--pods", std::to_string(pods), "--namespaces", "10", "--throughput-events",
+         std::to_string(events), "--threads", std::to_string(server_threads)},
+        argv0);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kcoro-bench %s: %s\n", bench, e.what());
     return false;

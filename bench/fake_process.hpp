@@ -95,10 +95,11 @@ ClusterConfig bench_config(Args& args, std::optional<FakeProcess>& fake,
 
 /// bench_config for the list-and-watch benchmarks: without a server, a fake seeded with `pods`
 /// pods over 10 namespaces and `events` pre-rendered watch events (throughput mode). False, after
-/// saying why on stderr, when the server cannot be had or a flag is not understood.
+/// saying why on stderr, when the server cannot be had or a flag is not understood. The fake
+/// serves on `server_threads` threads.
 bool throughput_config(Args& args, std::optional<FakeProcess>& fake, std::size_t pods,
-                       std::size_t events, const char* argv0, const char* bench,
-                       ClusterConfig& cfg);
+                       std::size_t events, const char* argv0, const char* bench, ClusterConfig& cfg,
+                       unsigned server_threads = 1);
 
 /// Reads the whole response to GET `target` with a plain socket and returns MB/s: the ceiling
 /// for the same bytes. `bytes` receives how many were read.

@@ -2,7 +2,8 @@
 // (curl, kubectl) and for other processes' tests.
 //
 //   kcoro-fake-apiserver [--port N] [--tls] [--token T] [--pods N] [--namespaces M] [--churn R]
-//                        [--throughput-events M] [--kubeconfig-out PATH] [--ca-out PATH]
+//                        [--throughput-events M] [--threads N] [--kubeconfig-out PATH]
+//                        [--ca-out PATH]
 //
 // Once listening it writes the kubeconfig (and the CA) if asked, then prints one line,
 // "kcoro-fake-apiserver listening on URL", and flushes stdout. SIGINT or SIGTERM stops it; the
@@ -30,6 +31,7 @@ constexpr const char* kUsage =
     "  --namespaces M         spread the seeded pods over M namespaces ns-0.. (default 1)\n"
     "  --churn R              R pod creates/updates/deletes per second, around N pods\n"
     "  --throughput-events M  pods watches stream M pre-rendered MODIFIED events, then end\n"
+    "  --threads N            serve on N threads (default 1)\n"
     "  --kubeconfig-out PATH  write a kubeconfig for this server once listening\n"
     "  --ca-out PATH          write the CA certificate (PEM) once listening (with --tls)\n";
 
@@ -73,6 +75,10 @@ int main(int argc, char** argv) {
       opts.churn_per_second = std::strtod(value(), nullptr);
     } else if (arg == "--throughput-events") {
       opts.throughput.events = number(arg, value());
+    } else if (arg == "--threads") {
+      const auto n = number(arg, value());
+      if (n == 0 || n > 256) usage_error("--threads: must be between 1 and 256");
+      opts.threads = static_cast<unsigned>(n);
     } else if (arg == "--kubeconfig-out") {
       kubeconfig_out = value();
     } else if (arg == "--ca-out") {
