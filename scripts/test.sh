@@ -143,7 +143,7 @@ fuzz_seconds=${KCORO_FUZZ_SECONDS:-60}
 echo "== fuzz, ${fuzz_seconds} s per target (at ${SECONDS} s)"
 mkdir -p "$root/build-fuzz-logs"
 fuzz_targets=(watch_decoder_fuzz list_decoder_fuzz object_fuzz selector_fuzz kubeconfig_fuzz
-  fake_request_fuzz)
+  fake_request_fuzz typed_fuzz)
 for ((i = 0; i < ${#fuzz_targets[@]}; i += 2)); do
   pids=()
   for t in "${fuzz_targets[@]:i:2}"; do
