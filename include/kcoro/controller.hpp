@@ -13,7 +13,8 @@
 //   executor (a thread pool runs them in parallel). A key is reconciled by at most one worker at a
 //   time and keys added while it runs are coalesced into one more run after it (WorkQueue).
 // - Reads. Context::get and list read the caches of the controller's sources (and of reads());
-//   asking for anything else throws NotWatchedError, a terminal error naming the resource.
+//   asking for anything else throws NotWatchedError, a terminal error naming the resource. A
+//   reconciler that declares its typed reads (Reads<Ts...>) has them checked before it runs.
 // - Reconciler. `awaitable<Result>(const Request&, Context&)`, any callable. It runs on its
 //   worker's strand. Its answer, or a thrown exception (TerminalError: terminal; anything else:
 //   error), goes through retry_policy() (reconcile.hpp): errors are retried with the queue's rate
@@ -58,6 +59,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <optional>
 #include <vector>
@@ -169,7 +171,66 @@ class Context {
   int retries_;
 };
 
+/// The typed reads a reconciler declares, checked twice: a get or list of a type not among `Ts`
+/// does not compile, and ControllerBuilder::complete throws std::logic_error, when the controller
+/// is built, if one of `Ts` is not cached for it (for_, owns, watches or reads). So an undeclared
+/// read is never found in the middle of a reconcile. A reconciler taking one as its third
+/// parameter gets it built on its Context:
+///   mgr.controller("foo").for_<Foo>().owns<Deployment>().complete(
+///       [](const Request& req, Context& ctx, Reads<Foo, Deployment> cache) -> awaitable<Result> {
+///         std::optional<Foo> foo = cache.get<Foo>(req.ns, req.name);  // cache.get<Secret>: error
+///         ...
+///       });
+/// A Reads is a view of the Context it was made from and lives as long as it (one reconcile).
+template <class... Ts>
+class Reads {
+ public:
+  explicit Reads(const Context& ctx) noexcept : ctx_(&ctx) {}
+
+  /// The reconciler declared T among Ts: the constraint of get and list.
+  template <class T>
+  static constexpr bool declares = (std::is_same_v<T, Ts> || ...);
+
+  /// Context::get<T>, for a T among Ts.
+  template <class T>
+  requires declares<T> std::optional<T> get(std::string_view ns, std::string_view name)
+  const { return ctx_->get<T>(ns, name); }
+  /// Context::list<T>, for a T among Ts.
+  template <class T>
+  requires declares<T> std::vector<T> list(std::string_view ns = {},
+                                           const LabelSelector& selector = {})
+  const { return ctx_->list<T>(ns, selector); }
+  /// The resources of Ts, in order.
+  static std::vector<Resource> resources() { return {Ts::resource()...}; }
+
+ private:
+  const Context* ctx_;
+};
+
 using Reconciler = std::function<boost::asio::awaitable<Result>(const Request&, Context&)>;
+
+namespace detail {
+// The Reads<Ts...> a reconciler's call operator takes as its third parameter (no `type` if none).
+template <class Call>
+struct reads_param {};
+template <class C, class R, class... Ts>
+struct reads_param<R (C::*)(const Request&, Context&, Reads<Ts...>)> {
+  using type = Reads<Ts...>;
+};
+template <class C, class R, class... Ts>
+struct reads_param<R (C::*)(const Request&, Context&, Reads<Ts...>) const> {
+  using type = Reads<Ts...>;
+};
+template <class R, class... Ts>
+struct reads_param<R (*)(const Request&, Context&, Reads<Ts...>)> {
+  using type = Reads<Ts...>;
+};
+template <class F, class = void>
+struct reads_of : reads_param<F> {};
+template <class F>
+struct reads_of<F, std::void_t<decltype(&F::operator())>> : reads_param<decltype(&F::operator())> {
+};
+}  // namespace detail
 /// Keys to enqueue for an object (watches(informer, map)).
 using MapFunc = std::function<std::vector<Request>(const Object& obj)>;
 

@@ -178,6 +178,20 @@ class ControllerBuilder {
   /// Builds and registers the controller; throws std::logic_error without for_(), or once the
   /// manager runs. The Controller lives as long as the Manager.
   Controller& complete(Reconciler reconciler);
+  /// The same for a reconciler that declares its typed reads,
+  ///   awaitable<Result>(const Request&, Context&, Reads<Ts...>)
+  /// (a lambda, a function object with one call operator, or a function pointer): throws
+  /// std::logic_error naming the resources among Ts that no for_, owns, watches or reads caches.
+  template <class F>
+  requires requires { typename detail::reads_of<std::decay_t<F>>::type; }
+  Controller& complete(F reconciler) {
+    using R = typename detail::reads_of<std::decay_t<F>>::type;
+    check_reads(R::resources());
+    return complete(
+        Reconciler([f = std::move(reconciler)](const Request& req, Context& ctx) mutable {
+          return f(req, ctx, R(ctx));
+        }));
+  }
 
  private:
   friend class Manager;
@@ -188,6 +202,7 @@ class ControllerBuilder {
     Predicate predicate;
   };
   ControllerBuilder(Manager& mgr, std::string name);
+  void check_reads(const std::vector<Resource>& reads) const;
   Manager& mgr_;
   ControllerOptions opts_;
   std::vector<Watch> watches_;

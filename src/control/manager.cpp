@@ -18,6 +18,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -388,6 +389,22 @@ ControllerBuilder& ControllerBuilder::with_options(
     const std::function<void(ControllerOptions&)>& edit) {
   edit(opts_);
   return *this;
+}
+
+void ControllerBuilder::check_reads(const std::vector<Resource>& reads) const {
+  std::string missing;
+  for (const Resource& r : reads) {
+    const bool cached = std::any_of(watches_.begin(), watches_.end(),
+                                    [&](const Watch& w) { return w.resource == r; });
+    if (cached) continue;
+    if (!missing.empty()) missing += ", ";
+    missing += r.group.empty() ? r.plural : r.plural + "." + r.group;
+  }
+  if (!missing.empty()) {
+    throw std::logic_error("controller " + opts_.name + ": the reconciler reads " + missing +
+                           ", which the controller does not cache (add for_, owns, watches or "
+                           "reads)");
+  }
 }
 
 Controller& ControllerBuilder::complete(Reconciler reconciler) {

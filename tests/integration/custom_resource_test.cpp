@@ -12,6 +12,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <future>
 
 namespace net = boost::asio;
@@ -153,4 +154,82 @@ TEST_CASE(
   CHECK(done.get() == 0);
   std::lock_guard lock(mu);
   CHECK(keys == std::vector<std::string>{"default/mapped"});
+}
+
+// A get or list of an undeclared type does not compile (the constraint of Reads::get and list).
+template <class R, class T>
+concept reads_get = requires(const R& r) {
+  r.template get<T>("ns", "name");
+};
+template <class R, class T>
+concept reads_list = requires(const R& r) {
+  r.template list<T>();
+};
+static_assert(reads_get<kcoro::Reads<Widget>, Widget> && reads_list<kcoro::Reads<Widget>, Widget>);
+static_assert(!reads_get<kcoro::Reads<Widget>, corev1::ConfigMap>);
+static_assert(!reads_list<kcoro::Reads<Widget>, corev1::ConfigMap>);
+
+TEST_CASE("Manager: a reconciler's declared reads (Reads<...>) are checked when it is built") {
+  FakeApiServer server;
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client client(ex, config_for(server));
+    co_await kcoro::test::install_crd_of<Widget>(client);
+    co_await Api<Widget>(client, "default").create(kcoro::test::make_widget("declared"));
+    corev1::ConfigMap cm;
+    cm.metadata.emplace().name = "settings";
+    cm.data["mode"] = "fast";
+    co_await Api<corev1::ConfigMap>(client, "default").create(cm);
+  });
+
+  kcoro::ManagerOptions o;
+  o.config = config_for(server);
+  o.runtime.handle_signals = false;
+  o.metrics = std::make_shared<kcoro::MetricsRegistry>();
+  o.graceful_shutdown_timeout = 5s;
+  kcoro::Manager mgr(o);
+  using Declared = kcoro::Reads<Widget, corev1::ConfigMap>;
+
+  // Reads ConfigMaps without caching them: refused when built, naming what is missing.
+  std::string message;
+  try {
+    mgr.controller("undeclared")
+        .for_<Widget>()
+        .complete(
+            [](const kcoro::Request&, kcoro::Context&, Declared) -> net::awaitable<kcoro::Result> {
+              co_return kcoro::Result::done();
+            });
+  } catch (const std::logic_error& e) {
+    message = e.what();
+  }
+  CHECK(message.find("controller undeclared") != std::string::npos);
+  CHECK(message.find("reads configmaps") != std::string::npos);
+  CHECK(message.find("widgets") == std::string::npos);  // the For resource is cached
+
+  // Declared with reads<ConfigMap>(): built, and both typed reads work in the reconciler.
+  std::promise<void> reconciled;
+  std::atomic<bool> fulfilled{false};
+  mgr.controller("declared")
+      .for_<Widget>()
+      .reads<corev1::ConfigMap>()
+      .complete([&](const kcoro::Request& req, kcoro::Context&,
+                    Declared cache) -> net::awaitable<kcoro::Result> {
+        std::optional<Widget> w = cache.get<Widget>(req.ns, req.name);
+        CHECK(w.has_value());
+        if (!w) co_return kcoro::Result::done();
+        CHECK(w->spec->image == "nginx");
+        std::vector<corev1::ConfigMap> cms = cache.list<corev1::ConfigMap>("default");
+        std::optional<corev1::ConfigMap> settings =
+            cache.get<corev1::ConfigMap>("default", "settings");
+        if (!settings) co_return kcoro::Result::requeue_after(50ms);  // its cache is still filling
+        CHECK(settings->data.at("mode") == "fast");
+        CHECK(std::any_of(cms.begin(), cms.end(), [](const corev1::ConfigMap& c) {
+          return c.metadata && c.metadata->name == "settings";
+        }));
+        if (!fulfilled.exchange(true)) reconciled.set_value();
+        co_return kcoro::Result::done();
+      });
+  auto done = std::async(std::launch::async, [&] { return mgr.run(); });
+  CHECK(reconciled.get_future().wait_for(20s) == std::future_status::ready);
+  mgr.stop();
+  CHECK(done.get() == 0);
 }
