@@ -213,9 +213,10 @@ std::chrono::milliseconds parse_duration(const std::string& text) {
 
 // syncHandler: bring the Deployment of one Foo in line with the Foo's spec, then the Foo's
 // status in line with the Deployment. An error (thrown) is retried with backoff, without a cap.
-net::awaitable<kcoro::Result> sync_handler(const kcoro::Request& req, kcoro::Context& ctx) {
+net::awaitable<kcoro::Result> sync_handler(const kcoro::Request& req, kcoro::Context& ctx,
+                                           kcoro::Reads<Foo, appsv1::Deployment> cache) {
   // The Foo, from the cache. Gone: it was deleted, and its Deployment goes with it.
-  std::optional<Foo> foo = ctx.get<Foo>(req.ns, req.name);
+  std::optional<Foo> foo = cache.get<Foo>(req.ns, req.name);
   if (!foo) {
     ctx.log().error("foo '{}' in work queue no longer exists", req.str());
     co_return kcoro::Result::done();
@@ -229,7 +230,7 @@ net::awaitable<kcoro::Result> sync_handler(const kcoro::Request& req, kcoro::Con
   kcoro::Api<appsv1::Deployment> deployments(ctx.client(), req.ns);
 
   // The Deployment named in the Foo, created when missing.
-  std::optional<appsv1::Deployment> deployment = ctx.get<appsv1::Deployment>(req.ns, name);
+  std::optional<appsv1::Deployment> deployment = cache.get<appsv1::Deployment>(req.ns, name);
   if (!deployment) {
     const appsv1::Deployment want = new_deployment(*foo, name, replicas.value_or(1));
     appsv1::Deployment created = co_await deployments.create(want);
