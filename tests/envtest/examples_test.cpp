@@ -1,6 +1,7 @@
 // The examples against a real kube-apiserver: sample_controller run as a user runs it, with a
 // kubeconfig, must leave what upstream sample-controller leaves — its Deployment, its status
-// write, its events with upstream's reasons and messages — and log upstream's lines.
+// write, its events with upstream's reasons and messages — and log upstream's lines; it follows
+// a Foo scaled while it runs. pod_watcher and informer_printer see a pod come and go.
 #include "kcoro/testing/envtest.hpp"
 
 #include "envtest/env.hpp"
@@ -8,11 +9,18 @@
 
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 namespace net = boost::asio;
 using kcoro::Client;
@@ -43,6 +51,53 @@ std::string read_file(const std::filesystem::path& p) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+/// An example run as a user runs it, its stdout and stderr in `log`, until stop() (SIGTERM).
+class Example {
+ public:
+  Example(const std::string& binary, std::vector<std::string> args,
+          const std::filesystem::path& log) {
+    args.insert(args.begin(), binary);
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+    if (::posix_spawn(&pid_, binary.c_str(), &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  ~Example() { stop(); }
+  bool started() const { return pid_ > 0; }
+  /// SIGTERM, then its exit status (-1 if it did not exit normally).
+  int stop() {
+    if (pid_ <= 0) return status_;
+    ::kill(pid_, SIGTERM);
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+    pid_ = -1;
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return status_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = -1;
+};
+
+/// Polls `done` every 50 ms until it is true or `limit` has passed; returns its last answer.
+template <class F>
+bool eventually(std::chrono::milliseconds limit, F done) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+    std::this_thread::sleep_for(50ms);
+  }
+  return true;
 }
 
 }  // namespace
@@ -175,5 +230,106 @@ TEST_CASE("envtest examples: pod_watcher sees a pod listed, then deleted") {
   CHECK(log.find("Starting Pod controller") != std::string::npos);
   CHECK(log.find("Pod " + ns + "/p1 does not exist anymore") != std::string::npos);
   CHECK(log.find("Stopping Pod controller") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("envtest examples: sample_controller follows a Foo scaled while it runs") {
+  if (std::string(KCORO_SAMPLE_CONTROLLER_BIN).empty()) {
+    MESSAGE("sample_controller is not built (-Dexamples=disabled): not run");
+    return;
+  }
+  auto& e = env();
+  e.install_crds({KCORO_SAMPLE_CONTROLLER_CRD});
+  std::string ns;
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client c(ex, e.admin_config());
+    ns = co_await fresh_namespace(c, "scale");
+    co_await c.create(foos, ns, foo_json("scaled", "scaled", 1));
+  });
+  const auto dir = std::filesystem::temp_directory_path() / ("kcoro-scale-" + ns);
+  std::filesystem::create_directories(dir);
+  e.write_kubeconfig(dir / "kubeconfig");
+  Example controller(KCORO_SAMPLE_CONTROLLER_BIN,
+                     {"--kubeconfig", (dir / "kubeconfig").string(), "--namespace", ns},
+                     dir / "log");
+  REQUIRE(controller.started());
+
+  // The Deployment's replicas as the server has them (0: no Deployment yet).
+  const auto replicas = [&] {
+    int64_t n = 0;
+    co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+      Client c(ex, e.admin_config());
+      kcoro::RawResponse r =
+          co_await c.request("GET", "/apis/apps/v1/namespaces/" + ns + "/deployments/scaled");
+      if (r.status != 200) co_return;
+      n = kcoro::Object::parse(r.body)->get<int64_t>("/spec/replicas").value_or(0);
+    });
+    return n;
+  };
+  const bool created = eventually(20s, [&] { return replicas() == 1; });
+  CHECK(created);
+  if (created) {
+    co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+      Client c(ex, e.admin_config());
+      co_await c.patch(foos, ns, "scaled", kcoro::PatchType::merge, R"({"spec":{"replicas":3}})");
+    });
+    CHECK(eventually(20s, [&] { return replicas() == 3; }));
+  }
+  const int status = controller.stop();
+  const std::string log = read_file(dir / "log");
+  CAPTURE(log);
+  CHECK(status == 0);
+  CHECK(log.find("Update deployment resource: replicas 1 -> 3") != std::string::npos);
+  CHECK(log.find("Successfully synced '" + ns + "/scaled'") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("envtest examples: informer_printer prints a pod added, updated and deleted") {
+  if (std::string(KCORO_INFORMER_PRINTER_BIN).empty()) {
+    MESSAGE("informer_printer is not built (-Dexamples=disabled): not run");
+    return;
+  }
+  auto& e = env();
+  std::string ns;
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client c(ex, e.admin_config());
+    ns = co_await fresh_namespace(c, "printer");
+  });
+  const auto dir = std::filesystem::temp_directory_path() / ("kcoro-printer-" + ns);
+  std::filesystem::create_directories(dir);
+  e.write_kubeconfig(dir / "kubeconfig");
+  const auto log_path = dir / "log";
+  Example printer(KCORO_INFORMER_PRINTER_BIN,
+                  {"--kubeconfig", (dir / "kubeconfig").string(), "--namespace", ns}, log_path);
+  REQUIRE(printer.started());
+  const auto seen = [&](const std::string& line) {
+    return read_file(log_path).find(line) != std::string::npos;
+  };
+  CHECK(eventually(20s, [&] { return seen("Informer synced: 0 pods in the cache"); }));
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client c(ex, e.admin_config());
+    co_await c.create(res::pods, ns,
+                      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p1"},)"
+                      R"("spec":{"containers":[{"name":"c","image":"nginx"}]}})");
+  });
+  CHECK(eventually(20s, [&] { return seen("New Pod Added to Store: p1"); }));
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client c(ex, e.admin_config());
+    co_await c.patch(res::pods, ns, "p1", kcoro::PatchType::merge,
+                     R"({"metadata":{"labels":{"tier":"web"}}})");
+  });
+  CHECK(eventually(20s, [&] { return seen("p1 Pod Updated to p1"); }));
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client c(ex, e.admin_config());
+    kcoro::DeleteOptions now;
+    now.grace_period_seconds = 0;  // no kubelet here: delete at once
+    co_await c.remove(res::pods, ns, "p1", now);
+  });
+  CHECK(eventually(20s, [&] { return seen("Pod Deleted from Store: p1"); }));
+  const int status = printer.stop();
+  const std::string log = read_file(log_path);
+  CAPTURE(log);
+  CHECK(status == 0);
+  CHECK(log.find("Informer stopped") != std::string::npos);
   std::filesystem::remove_all(dir);
 }
