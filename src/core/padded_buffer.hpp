@@ -1,5 +1,9 @@
 // Internal: a growable byte buffer that always keeps json_padding readable bytes past its end,
 // so simdjson can parse its contents in place. Reused across documents; it only grows.
+//
+// The padding holds spaces, never what an earlier, longer document left there: simdjson looks at
+// the byte after a malformed document's last token, so stale bytes would make the same bytes
+// decode differently from one use of the buffer to the next (found by watch_decoder_fuzz).
 #pragma once
 
 #include "kcoro/json.hpp"
@@ -21,6 +25,7 @@ class PaddedBuffer {
     reserve(size_ + n);
     if (n) std::memcpy(data_.get() + size_, p, n);
     size_ += n;
+    std::memset(data_.get() + size_, ' ', json_padding);
   }
   void assign(const char* p, std::size_t n) {
     size_ = 0;

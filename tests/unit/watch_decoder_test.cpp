@@ -277,3 +277,31 @@ TEST_CASE("a synthetic stream of 100,000 events decodes in order") {
   CHECK(bad == 0);
   CHECK(total == static_cast<std::size_t>(n));
 }
+
+// Found by watch_decoder_fuzz in CI: simdjson looks at the byte after a malformed document's
+// last token, so a line decoded from the decoder's own buffer (a line that ends within the last
+// 64 bytes of a read) must not be followed there by what an earlier, longer line left behind.
+TEST_CASE("a malformed line decodes the same whatever an earlier line left in the buffer") {
+  for (const std::string line : {R"({"":}})", R"({"a":1}})", R"({"type":"ADDED","object":{"x":})",
+                                 R"({"type":"ADDED","object":{}})"}) {
+    CAPTURE(line);
+    // In place: the caller's bytes after the line are whitespace.
+    WatchDecoder clean;
+    std::vector<WatchEvent> clean_out;
+    const Error clean_err = clean.feed(line + "\n" + std::string(80, '\n'), clean_out);
+
+    // From the decoder's buffer, after a long line of '}' went through it (in two reads).
+    WatchDecoder used;
+    std::vector<WatchEvent> used_out;
+    const std::string junk(300, '}');
+    (void)used.feed(junk, used_out);
+    (void)used.feed("\n", used_out);
+    const Error used_err = used.feed(line + "\n", used_out);
+
+    CHECK(used_err.code == clean_err.code);
+    CHECK(used_err.message == clean_err.message);
+    REQUIRE(clean_err.offset.has_value() == used_err.offset.has_value());
+    if (clean_err.offset) CHECK(*used_err.offset == *clean_err.offset + junk.size() + 1);
+    CHECK(used_out.size() == clean_out.size());
+  }
+}
