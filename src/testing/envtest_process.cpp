@@ -76,15 +76,16 @@ std::optional<std::string> ChildProcess::poll_exit() {
   return r < 0 ? std::string("lost: ") + std::strerror(errno) : describe(status);
 }
 
-void ChildProcess::stop(std::chrono::milliseconds grace) {
-  if (pid_ <= 0) return;
+std::string ChildProcess::stop(std::chrono::milliseconds grace) {
+  if (pid_ <= 0) return "not running";
   ::kill(pid_, SIGTERM);
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (poll_exit()) return;
+    if (auto how = poll_exit()) return *how;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   kill();
+  return "killed by signal 9 after the grace";
 }
 
 void ChildProcess::kill() {

@@ -30,8 +30,9 @@ class ChildProcess {
              const std::filesystem::path& log);
   /// When the child has exited: how ("exit status 1", "killed by signal 9"), and it is reaped.
   std::optional<std::string> poll_exit();
-  /// SIGTERM, then SIGKILL after `grace`; reaps. No-op when not running.
-  void stop(std::chrono::milliseconds grace);
+  /// SIGTERM, then SIGKILL after `grace`; reaps. Returns how it ended ("exit status 0",
+  /// "killed by signal 15", "killed by signal 9 after the grace"), "not running" when it was not.
+  std::string stop(std::chrono::milliseconds grace);
   /// SIGKILL and reap at once.
   void kill();
 

@@ -6,16 +6,10 @@
 
 #include "envtest/env.hpp"
 #include "support/co_test.hpp"
+#include "testing/envtest_process.hpp"
 
 #include <doctest/doctest.h>
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -46,6 +40,9 @@ const char* kTakenDeployment = R"({"apiVersion":"apps/v1","kind":"Deployment",
   "template":{"metadata":{"labels":{"app":"other"}},
    "spec":{"containers":[{"name":"other","image":"busybox"}]}}}})";
 
+const char* kPod = R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p1"},)"
+                   R"("spec":{"containers":[{"name":"c","image":"nginx"}]}})";
+
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p);
   std::stringstream ss;
@@ -53,40 +50,35 @@ std::string read_file(const std::filesystem::path& p) {
   return ss.str();
 }
 
-/// An example run as a user runs it, its stdout and stderr in `log`, until stop() (SIGTERM).
-class Example {
- public:
-  Example(const std::string& binary, std::vector<std::string> args,
-          const std::filesystem::path& log) {
-    args.insert(args.begin(), binary);
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-    if (::posix_spawn(&pid_, binary.c_str(), &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
-  }
-  ~Example() { stop(); }
-  bool started() const { return pid_ > 0; }
-  /// SIGTERM, then its exit status (-1 if it did not exit normally).
-  int stop() {
-    if (pid_ <= 0) return status_;
-    ::kill(pid_, SIGTERM);
-    int st = 0;
-    ::waitpid(pid_, &st, 0);
-    pid_ = -1;
-    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return status_;
-  }
+/// One example's run, as a user runs it: a namespace of its own, and a directory holding the
+/// kubeconfig it is given and the log of its output (removed at the end).
+struct Workspace {
+  std::string ns;
+  std::filesystem::path dir;
 
- private:
-  pid_t pid_ = -1;
-  int status_ = -1;
+  explicit Workspace(const std::string& prefix) {
+    co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+      Client c(ex, env().admin_config());
+      ns = co_await fresh_namespace(c, prefix);
+    });
+    dir = std::filesystem::temp_directory_path() / ("kcoro-" + ns);
+    std::filesystem::create_directories(dir);
+    env().write_kubeconfig(dir / "kubeconfig");
+  }
+  ~Workspace() { std::filesystem::remove_all(dir); }
+
+  std::filesystem::path log() const { return dir / "log"; }
+  bool logged(const std::string& line) const {
+    return read_file(log()).find(line) != std::string::npos;
+  }
+  /// Starts `binary` with --kubeconfig, --namespace and `extra`; its output goes to log().
+  void start(kcoro::testing::ChildProcess& p, const std::string& binary,
+             std::vector<std::string> extra = {}) const {
+    std::vector<std::string> argv{binary, "--kubeconfig", (dir / "kubeconfig").string(),
+                                  "--namespace", ns};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    p.spawn(std::filesystem::path(binary).filename().string(), argv, log());
+  }
 };
 
 /// Polls `done` every 50 ms until it is true or `limit` has passed; returns its last answer.
@@ -100,6 +92,43 @@ bool eventually(std::chrono::milliseconds limit, F done) {
   return true;
 }
 
+/// Runs `body` with a client of the admin's.
+template <class F>
+void with_client(F body) {
+  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    Client c(ex, env().admin_config());
+    co_await body(c);
+  });
+}
+
+/// The events in `ns` about `object` with `reason`: "Type: message" each.
+std::vector<std::string> events_about(const std::string& ns, const std::string& object,
+                                      const std::string& reason) {
+  std::vector<std::string> out;
+  with_client([&](Client& c) -> net::awaitable<void> {
+    auto events = co_await c.list(res::events, ns);
+    for (const auto& ev : events.items) {
+      if (ev->get<std::string>("/reason").value_or("") != reason) continue;
+      if (ev->get<std::string>("/involvedObject/name").value_or("") != object) continue;
+      out.push_back(ev->get<std::string>("/type").value_or("") + ": " +
+                    ev->get<std::string>("/message").value_or(""));
+    }
+  });
+  return out;
+}
+
+/// The replicas of Deployment `name` in `ns` as the server has them (0: no such Deployment).
+int64_t deployment_replicas(const std::string& ns, const std::string& name) {
+  int64_t n = 0;
+  with_client([&](Client& c) -> net::awaitable<void> {
+    kcoro::RawResponse r =
+        co_await c.request("GET", "/apis/apps/v1/namespaces/" + ns + "/deployments/" + name);
+    if (r.status == 200)
+      n = kcoro::Object::parse(r.body)->get<int64_t>("/spec/replicas").value_or(0);
+  });
+  return n;
+}
+
 }  // namespace
 
 TEST_CASE("envtest examples: sample_controller leaves what upstream sample-controller leaves") {
@@ -107,44 +136,48 @@ TEST_CASE("envtest examples: sample_controller leaves what upstream sample-contr
     MESSAGE("sample_controller is not built (-Dexamples=disabled): not run");
     return;
   }
-  auto& e = env();
-  e.install_crds({KCORO_SAMPLE_CONTROLLER_CRD});
-  std::string ns;
-  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
-    Client c(ex, e.admin_config());
-    ns = co_await fresh_namespace(c, "sample");
-    co_await c.create(foos, ns, foo_json("example-foo", "example-foo", 2));
-    co_await c.create(res::deployments, ns, kTakenDeployment);
-    co_await c.create(foos, ns, foo_json("conflict-foo", "taken", 1));
+  env().install_crds({KCORO_SAMPLE_CONTROLLER_CRD});
+  Workspace w("sample");
+  with_client([&](Client& c) -> net::awaitable<void> {
+    co_await c.create(foos, w.ns, foo_json("example-foo", "example-foo", 2));
+    co_await c.create(res::deployments, w.ns, kTakenDeployment);
+    co_await c.create(foos, w.ns, foo_json("conflict-foo", "taken", 1));
   });
 
-  // As a user runs it: a kubeconfig, one namespace, stopped after a few seconds.
-  const auto dir = std::filesystem::temp_directory_path() / ("kcoro-sample-" + ns);
-  std::filesystem::create_directories(dir);
-  e.write_kubeconfig(dir / "kubeconfig");
-  const std::string command = std::string(KCORO_SAMPLE_CONTROLLER_BIN) + " --kubeconfig " +
-                              (dir / "kubeconfig").string() + " --namespace " + ns +
-                              " --run-for-seconds 5 > " + (dir / "log").string() + " 2>&1";
-  const int status = std::system(command.c_str());
-  const std::string log = read_file(dir / "log");
+  kcoro::testing::ChildProcess controller;
+  w.start(controller, KCORO_SAMPLE_CONTROLLER_BIN);
+  // Upstream's events, with its reasons and messages, once both Foos were handled.
+  std::vector<std::string> synced, exists;
+  eventually(30s, [&] {
+    synced = events_about(w.ns, "example-foo", "Synced");
+    exists = events_about(w.ns, "conflict-foo", "ErrResourceExists");
+    return !synced.empty() && !exists.empty();
+  });
+  const std::string ended = controller.stop(10s);
+  const std::string log = read_file(w.log());
   CAPTURE(log);
-  CHECK(status == 0);
+  CHECK(ended == "exit status 0");
+  CHECK(!synced.empty());
+  for (const auto& e : synced)
+    CHECK(e == "Normal: Foo synced successfully");
+  CHECK(!exists.empty());
+  for (const auto& e : exists)
+    CHECK(e == "Warning: Resource \"taken\" already exists and is not managed by Foo");
   const std::vector<std::string> lines{"Starting Foo controller",
                                        "Waiting for informer caches to sync",
                                        "Starting workers",
                                        "Started workers",
-                                       "Successfully synced '" + ns + "/example-foo'",
+                                       "Successfully synced '" + w.ns + "/example-foo'",
                                        "Shutting down workers"};
   for (const auto& line : lines) {
     CAPTURE(line);
     CHECK(log.find(line) != std::string::npos);
   }
 
-  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
-    Client c(ex, e.admin_config());
+  with_client([&](Client& c) -> net::awaitable<void> {
     // The Deployment, controlled by its Foo, at the Foo's replicas.
-    auto foo = co_await c.get(foos, ns, "example-foo");
-    auto deployment = co_await c.get(res::deployments, ns, "example-foo");
+    auto foo = co_await c.get(foos, w.ns, "example-foo");
+    auto deployment = co_await c.get(res::deployments, w.ns, "example-foo");
     const kcoro::OwnerReference* owner = deployment->meta().controller_ref();
     REQUIRE(owner);
     CHECK(owner->kind == "Foo");
@@ -153,84 +186,10 @@ TEST_CASE("envtest examples: sample_controller leaves what upstream sample-contr
     // The status was written through /status (no pods run here: 0 available).
     CHECK(foo->get<int64_t>("/status/availableReplicas") == 0);
     // Someone else's Deployment is left alone.
-    auto taken = co_await c.get(res::deployments, ns, "taken");
+    auto taken = co_await c.get(res::deployments, w.ns, "taken");
     CHECK(taken->meta().controller_ref() == nullptr);
     CHECK(taken->get<int64_t>("/spec/replicas") == 1);
-
-    // The events, with upstream's reasons and messages.
-    auto events = co_await c.list(res::events, ns);
-    bool synced = false, exists = false;
-    for (const auto& ev : events.items) {
-      const auto reason = ev->get<std::string>("/reason").value_or("");
-      const auto message = ev->get<std::string>("/message").value_or("");
-      const auto about = ev->get<std::string>("/involvedObject/name").value_or("");
-      if (reason == "Synced" && about == "example-foo") {
-        CHECK(message == "Foo synced successfully");
-        CHECK(ev->get<std::string>("/type") == "Normal");
-        synced = true;
-      }
-      if (reason == "ErrResourceExists" && about == "conflict-foo") {
-        CHECK(message == "Resource \"taken\" already exists and is not managed by Foo");
-        CHECK(ev->get<std::string>("/type") == "Warning");
-        exists = true;
-      }
-    }
-    CHECK(synced);
-    CHECK(exists);
   });
-  std::filesystem::remove_all(dir);
-}
-
-TEST_CASE("envtest examples: pod_watcher sees a pod listed, then deleted") {
-  if (std::string(KCORO_POD_WATCHER_BIN).empty()) {
-    MESSAGE("pod_watcher is not built (-Dexamples=disabled): not run");
-    return;
-  }
-  auto& e = env();
-  std::string ns;
-  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
-    Client c(ex, e.admin_config());
-    ns = co_await fresh_namespace(c, "watcher");
-    co_await c.create(res::pods, ns,
-                      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p1"},)"
-                      R"("spec":{"containers":[{"name":"c","image":"nginx"}]}})");
-  });
-  const auto dir = std::filesystem::temp_directory_path() / ("kcoro-watcher-" + ns);
-  std::filesystem::create_directories(dir);
-  e.write_kubeconfig(dir / "kubeconfig");
-  const auto log_path = dir / "log";
-  int status = -1;
-  std::thread watcher([&] {
-    const std::string command = std::string(KCORO_POD_WATCHER_BIN) + " --kubeconfig " +
-                                (dir / "kubeconfig").string() + " --namespace " + ns +
-                                " --run-for-seconds 8 > " + log_path.string() + " 2>&1";
-    status = std::system(command.c_str());
-  });
-  // Once the watcher printed the listed pod, delete it: the watch must report the deletion.
-  const auto seen = [&](const std::string& line) {
-    return read_file(log_path).find(line) != std::string::npos;
-  };
-  const auto deadline = std::chrono::steady_clock::now() + 6s;
-  while (!seen("Sync/Add/Update for Pod p1") && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(10ms);
-  const bool listed = seen("Sync/Add/Update for Pod p1");
-  if (listed) {
-    co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
-      Client c(ex, e.admin_config());
-      kcoro::DeleteOptions now;
-      now.grace_period_seconds = 0;  // no kubelet here: delete at once
-      co_await c.remove(res::pods, ns, "p1", now);
-    });
-  }
-  watcher.join();
-  const std::string log = read_file(log_path);
-  CAPTURE(log);
-  CHECK(status == 0);
-  CHECK(listed);
-  CHECK(log.find("Starting Pod controller") != std::string::npos);
-  CHECK(log.find("Pod " + ns + "/p1 does not exist anymore") != std::string::npos);
-  CHECK(log.find("Stopping Pod controller") != std::string::npos);
-  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("envtest examples: sample_controller follows a Foo scaled while it runs") {
@@ -238,50 +197,55 @@ TEST_CASE("envtest examples: sample_controller follows a Foo scaled while it run
     MESSAGE("sample_controller is not built (-Dexamples=disabled): not run");
     return;
   }
-  auto& e = env();
-  e.install_crds({KCORO_SAMPLE_CONTROLLER_CRD});
-  std::string ns;
-  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
-    Client c(ex, e.admin_config());
-    ns = co_await fresh_namespace(c, "scale");
-    co_await c.create(foos, ns, foo_json("scaled", "scaled", 1));
+  env().install_crds({KCORO_SAMPLE_CONTROLLER_CRD});
+  Workspace w("scale");
+  with_client([&](Client& c) -> net::awaitable<void> {
+    co_await c.create(foos, w.ns, foo_json("scaled", "scaled", 1));
   });
-  const auto dir = std::filesystem::temp_directory_path() / ("kcoro-scale-" + ns);
-  std::filesystem::create_directories(dir);
-  e.write_kubeconfig(dir / "kubeconfig");
-  Example controller(KCORO_SAMPLE_CONTROLLER_BIN,
-                     {"--kubeconfig", (dir / "kubeconfig").string(), "--namespace", ns},
-                     dir / "log");
-  REQUIRE(controller.started());
-
-  // The Deployment's replicas as the server has them (0: no Deployment yet).
-  const auto replicas = [&] {
-    int64_t n = 0;
-    co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
-      Client c(ex, e.admin_config());
-      kcoro::RawResponse r =
-          co_await c.request("GET", "/apis/apps/v1/namespaces/" + ns + "/deployments/scaled");
-      if (r.status != 200) co_return;
-      n = kcoro::Object::parse(r.body)->get<int64_t>("/spec/replicas").value_or(0);
-    });
-    return n;
-  };
-  const bool created = eventually(20s, [&] { return replicas() == 1; });
+  kcoro::testing::ChildProcess controller;
+  w.start(controller, KCORO_SAMPLE_CONTROLLER_BIN);
+  const bool created = eventually(30s, [&] { return deployment_replicas(w.ns, "scaled") == 1; });
   CHECK(created);
   if (created) {
-    co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
-      Client c(ex, e.admin_config());
-      co_await c.patch(foos, ns, "scaled", kcoro::PatchType::merge, R"({"spec":{"replicas":3}})");
+    with_client([&](Client& c) -> net::awaitable<void> {
+      co_await c.patch(foos, w.ns, "scaled", kcoro::PatchType::merge, R"({"spec":{"replicas":3}})");
     });
-    CHECK(eventually(20s, [&] { return replicas() == 3; }));
+    CHECK(eventually(30s, [&] { return deployment_replicas(w.ns, "scaled") == 3; }));
   }
-  const int status = controller.stop();
-  const std::string log = read_file(dir / "log");
+  const std::string ended = controller.stop(10s);
+  const std::string log = read_file(w.log());
   CAPTURE(log);
-  CHECK(status == 0);
+  CHECK(ended == "exit status 0");
   CHECK(log.find("Update deployment resource: replicas 1 -> 3") != std::string::npos);
-  CHECK(log.find("Successfully synced '" + ns + "/scaled'") != std::string::npos);
-  std::filesystem::remove_all(dir);
+  CHECK(log.find("Successfully synced '" + w.ns + "/scaled'") != std::string::npos);
+}
+
+TEST_CASE("envtest examples: pod_watcher sees a pod listed, then deleted") {
+  if (std::string(KCORO_POD_WATCHER_BIN).empty()) {
+    MESSAGE("pod_watcher is not built (-Dexamples=disabled): not run");
+    return;
+  }
+  Workspace w("watcher");
+  with_client([&](Client& c) -> net::awaitable<void> { co_await c.create(res::pods, w.ns, kPod); });
+  kcoro::testing::ChildProcess watcher;
+  w.start(watcher, KCORO_POD_WATCHER_BIN);
+  // Once the watcher printed the listed pod, delete it: the watch must report the deletion.
+  const bool listed = eventually(30s, [&] { return w.logged("Sync/Add/Update for Pod p1"); });
+  CHECK(listed);
+  if (listed) {
+    with_client([&](Client& c) -> net::awaitable<void> {
+      kcoro::DeleteOptions now;
+      now.grace_period_seconds = 0;  // no kubelet here: delete at once
+      co_await c.remove(res::pods, w.ns, "p1", now);
+    });
+    CHECK(eventually(30s, [&] { return w.logged("Pod " + w.ns + "/p1 does not exist anymore"); }));
+  }
+  const std::string ended = watcher.stop(10s);
+  const std::string log = read_file(w.log());
+  CAPTURE(log);
+  CHECK(ended == "exit status 0");
+  CHECK(log.find("Starting Pod controller") != std::string::npos);
+  CHECK(log.find("Stopping Pod controller") != std::string::npos);
 }
 
 TEST_CASE("envtest examples: informer_printer prints a pod added, updated and deleted") {
@@ -289,47 +253,26 @@ TEST_CASE("envtest examples: informer_printer prints a pod added, updated and de
     MESSAGE("informer_printer is not built (-Dexamples=disabled): not run");
     return;
   }
-  auto& e = env();
-  std::string ns;
-  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
-    Client c(ex, e.admin_config());
-    ns = co_await fresh_namespace(c, "printer");
-  });
-  const auto dir = std::filesystem::temp_directory_path() / ("kcoro-printer-" + ns);
-  std::filesystem::create_directories(dir);
-  e.write_kubeconfig(dir / "kubeconfig");
-  const auto log_path = dir / "log";
-  Example printer(KCORO_INFORMER_PRINTER_BIN,
-                  {"--kubeconfig", (dir / "kubeconfig").string(), "--namespace", ns}, log_path);
-  REQUIRE(printer.started());
-  const auto seen = [&](const std::string& line) {
-    return read_file(log_path).find(line) != std::string::npos;
-  };
-  CHECK(eventually(20s, [&] { return seen("Informer synced: 0 pods in the cache"); }));
-  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
-    Client c(ex, e.admin_config());
-    co_await c.create(res::pods, ns,
-                      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p1"},)"
-                      R"("spec":{"containers":[{"name":"c","image":"nginx"}]}})");
-  });
-  CHECK(eventually(20s, [&] { return seen("New Pod Added to Store: p1"); }));
-  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
-    Client c(ex, e.admin_config());
-    co_await c.patch(res::pods, ns, "p1", kcoro::PatchType::merge,
+  Workspace w("printer");
+  kcoro::testing::ChildProcess printer;
+  w.start(printer, KCORO_INFORMER_PRINTER_BIN);
+  CHECK(eventually(30s, [&] { return w.logged("Informer synced: 0 pods in the cache"); }));
+  with_client([&](Client& c) -> net::awaitable<void> { co_await c.create(res::pods, w.ns, kPod); });
+  CHECK(eventually(30s, [&] { return w.logged("New Pod Added to Store: p1"); }));
+  with_client([&](Client& c) -> net::awaitable<void> {
+    co_await c.patch(res::pods, w.ns, "p1", kcoro::PatchType::merge,
                      R"({"metadata":{"labels":{"tier":"web"}}})");
   });
-  CHECK(eventually(20s, [&] { return seen("p1 Pod Updated to p1"); }));
-  co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
-    Client c(ex, e.admin_config());
+  CHECK(eventually(30s, [&] { return w.logged("p1 Pod Updated to p1"); }));
+  with_client([&](Client& c) -> net::awaitable<void> {
     kcoro::DeleteOptions now;
     now.grace_period_seconds = 0;  // no kubelet here: delete at once
-    co_await c.remove(res::pods, ns, "p1", now);
+    co_await c.remove(res::pods, w.ns, "p1", now);
   });
-  CHECK(eventually(20s, [&] { return seen("Pod Deleted from Store: p1"); }));
-  const int status = printer.stop();
-  const std::string log = read_file(log_path);
+  CHECK(eventually(30s, [&] { return w.logged("Pod Deleted from Store: p1"); }));
+  const std::string ended = printer.stop(10s);
+  const std::string log = read_file(w.log());
   CAPTURE(log);
-  CHECK(status == 0);
+  CHECK(ended == "exit status 0");
   CHECK(log.find("Informer stopped") != std::string::npos);
-  std::filesystem::remove_all(dir);
 }
