@@ -193,22 +193,23 @@ void read(od::value& v, RawJson& out, Ctx& c) {
   out.text = trim_right(raw);
 }
 
-void decode_document(const JsonInput& in, void (*fn)(od::value&, void*, Ctx&), void* out) {
-  thread_local od::parser parser;
-  thread_local std::string copy;
-  thread_local Ctx ctx;
+static_assert(json_padding >= simdjson::SIMDJSON_PADDING);
+
+void decode_document(const JsonInput& in, DocumentScratch& scratch,
+                     void (*fn)(od::value&, void*, Ctx&), void* out) {
+  Ctx& ctx = scratch.ctx;
   ctx.reset();
   simdjson::padded_string_view text;
   if (in.padded) {
     text = simdjson::padded_string_view(in.text.data(), in.text.size(),
                                         in.text.size() + simdjson::SIMDJSON_PADDING);
   } else {
-    copy.reserve(in.text.size() + simdjson::SIMDJSON_PADDING);
-    copy.assign(in.text);
-    text = simdjson::padded_string_view(copy.data(), copy.size(), copy.capacity());
+    scratch.copy.assign(in.text.data(), in.text.size());
+    text = simdjson::padded_string_view(scratch.copy.data(), scratch.copy.size(),
+                                        scratch.copy.size() + simdjson::SIMDJSON_PADDING);
   }
   od::document doc;
-  ctx.check(parser.iterate(text).get(doc));
+  ctx.check(scratch.parser.iterate(text).get(doc));
   od::value root;
   ctx.check(doc.get_value().get(root));
   if (!is_null(root, ctx)) fn(root, out, ctx);
@@ -216,6 +217,11 @@ void decode_document(const JsonInput& in, void (*fn)(od::value&, void*, Ctx&), v
   if (doc.current_location().get(rest) == simdjson::SUCCESS) {
     ctx.fail("malformed JSON: content after the document");
   }
+}
+
+void decode_document(const JsonInput& in, void (*fn)(od::value&, void*, Ctx&), void* out) {
+  thread_local DocumentScratch scratch;
+  decode_document(in, scratch, fn, out);
 }
 
 void Writer::string(std::string_view s) {

@@ -12,6 +12,7 @@
 // generated code's pre-quoted literals ("\"name\":").
 #pragma once
 
+#include "core/padded_buffer.hpp"
 #include "kcoro/api/types.hpp"
 
 #include <simdjson.h>
@@ -132,8 +133,21 @@ void read(od::value& v, std::map<std::string, T>& out, Ctx& c) {
   });
 }
 
-/// Parses the document (in place when padded, else from a thread-local padded copy) and calls
-/// fn(root, out, ctx). Throws DecodeError.
+/// What decoding one document reuses from the last: the parser, the padded copy of input that
+/// came without padding, and the path. A decode that runs while another is still reading its
+/// document (a custom resource's generated member) needs a scratch of its own.
+struct DocumentScratch {
+  od::parser parser;
+  kcoro::detail::PaddedBuffer copy;  // its padding is blank, so the same bytes decode the same
+  Ctx ctx;
+};
+
+/// Parses the document (in place when padded, else from scratch.copy) and calls
+/// fn(root, out, ctx); a null document leaves `out` as it is. Throws DecodeError.
+void decode_document(const JsonInput& in, DocumentScratch& scratch,
+                     void (*fn)(od::value&, void*, Ctx&), void* out);
+
+/// decode_document with the generated code's thread-local scratch.
 void decode_document(const JsonInput& in, void (*fn)(od::value&, void*, Ctx&), void* out);
 
 template <class T>

@@ -224,30 +224,20 @@ void write_value(Writer& w, const void* v, const CrType& t) {
 }  // namespace
 
 void cr_decode(const JsonInput& in, void* out, const CrType& t) {
-  // Its own parser: a generated member decodes with the generated code's thread-local parser
+  // A scratch of its own: a generated member decodes with the generated code's scratch
   // (read_generated) while this document is still being read.
-  thread_local od::parser parser;
-  thread_local std::string copy;
-  thread_local Ctx ctx;
-  ctx.reset();
-  simdjson::padded_string_view text;
-  if (in.padded) {
-    text = simdjson::padded_string_view(in.text.data(), in.text.size(),
-                                        in.text.size() + simdjson::SIMDJSON_PADDING);
-  } else {
-    copy.reserve(in.text.size() + simdjson::SIMDJSON_PADDING);
-    copy.assign(in.text);
-    text = simdjson::padded_string_view(copy.data(), copy.size(), copy.capacity());
-  }
-  od::document doc;
-  ctx.check(parser.iterate(text).get(doc));
-  od::value root;
-  ctx.check(doc.get_value().get(root));
-  if (!api::detail::is_null(root, ctx)) read_value(root, out, t, ctx);
-  const char* rest = nullptr;
-  if (doc.current_location().get(rest) == simdjson::SUCCESS) {
-    ctx.fail("malformed JSON: content after the document");
-  }
+  thread_local api::detail::DocumentScratch scratch;
+  struct Target {
+    void* out;
+    const CrType* type;
+  } target{out, &t};
+  api::detail::decode_document(
+      in, scratch,
+      [](od::value& root, void* p, Ctx& c) {
+        auto& tg = *static_cast<Target*>(p);
+        read_value(root, tg.out, *tg.type, c);
+      },
+      &target);
 }
 
 std::string cr_encode(const void* v, const CrType& t) {

@@ -13,6 +13,7 @@
 #include "kcoro/api/rbac/v1.hpp"
 
 #include "support/fixtures.hpp"
+#include "support/prefix_errors.hpp"
 #include "testing/pod_generator.hpp"
 
 #include <doctest/doctest.h>
@@ -226,6 +227,22 @@ TEST_CASE("a value of the wrong type is an error naming its JSON path") {
     CAPTURE(bad);
     CHECK_THROWS_AS((void)api::decode<corev1::Pod>(bad), api::DecodeError);
   }
+}
+
+// The decoder reuses one padded buffer for text that came without padding. Whatever an earlier,
+// longer document left in that buffer must not change how a later one decodes: every prefix of
+// a recorded Pod is malformed, and each fails with one error whatever was decoded before it.
+TEST_CASE("a malformed document fails the same way whatever was decoded before it") {
+  const std::string pod = fixture("create-pod-1.json");
+  auto error_of = [](std::string_view text) -> std::string {
+    try {
+      (void)api::decode<corev1::Pod>(text);
+    } catch (const api::DecodeError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  kcoro::test::check_prefixes_fail_alike(pod, error_of, error_of);
 }
 
 TEST_CASE("numbers and IntOrString in JSON") {

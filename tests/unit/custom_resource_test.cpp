@@ -8,6 +8,7 @@
 
 #include "../../examples/sample_controller/foo.hpp"
 #include "support/fixtures.hpp"
+#include "support/prefix_errors.hpp"
 #include "support/widget.hpp"
 
 #include <boost/json.hpp>
@@ -173,6 +174,20 @@ TEST_CASE("custom resource: errors name the JSON path") {
   CHECK(decode_error(R"({"spec":{"image":"x"})").starts_with("malformed JSON"));
   CHECK(decode_error(R"({"spec":{"image":"x"}} {})") ==
         "malformed JSON: content after the document");
+}
+
+// As for the generated types: a custom resource's decoder, and the generated decoder it calls
+// for a member, reuse padded buffers; every prefix of a Widget fails the same way whatever was
+// decoded before it.
+TEST_CASE("custom resource: a malformed document fails the same way whatever came before") {
+  auto prime = [](const std::string& text) {
+    (void)decode_error(text);
+    try {  // and the generated decoder's buffer, which reads spec.selector
+      (void)api::decode<api::meta::v1::LabelSelector>(text);
+    } catch (const api::DecodeError&) {
+    }
+  };
+  kcoro::test::check_prefixes_fail_alike(kWidget, prime, decode_error);
 }
 
 TEST_CASE("custom resource: Object::as, Store::get and the recorded Foo of a real server") {
