@@ -14,6 +14,10 @@
 #include <chrono>
 #include <fstream>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 namespace net = boost::asio;
 
 namespace kcoro::bench {
@@ -29,6 +33,15 @@ long current_rss_bytes() {
   long pages = 0, resident = 0;
   in >> pages >> resident;
   return resident * ::sysconf(_SC_PAGESIZE);
+}
+
+long heap_in_use_bytes() {
+#if defined(__GLIBC__)
+  const struct mallinfo2 mi = ::mallinfo2();  // every arena
+  return static_cast<long>(mi.uordblks + mi.hblkhd);
+#else
+  return -1;
+#endif
 }
 
 ClusterConfig bench_config(Args& args, std::optional<FakeProcess>& fake,

@@ -109,5 +109,8 @@ double raw_read_mb_per_s(const ClusterConfig& cfg, const std::string& target, ui
 long peak_rss_bytes();
 /// Current resident set size, in bytes.
 long current_rss_bytes();
+/// Bytes the allocator has handed out and not had back (glibc's mallinfo2, every arena), or -1
+/// where that is not known. Beside the RSS it tells live data from memory the allocator keeps.
+long heap_in_use_bytes();
 
 }  // namespace kcoro::bench

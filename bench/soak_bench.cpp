@@ -73,6 +73,7 @@ int kcoro_bench_soak(int argc, char** argv) {
   const auto warmup = std::min<Clock::duration>(
       std::chrono::minutes(2), std::chrono::duration_cast<Clock::duration>(total / 3));
   long rss_after_warmup = 0, rss_end = 0, rss_max = 0;
+  long heap_after_warmup = 0, heap_end = 0;
   if (!json)
     std::printf("kcoro-bench soak: %zu pods, %zu changes/s, %.1f min\n", pods, churn, minutes);
   for (std::size_t k = 1;; ++k) {
@@ -82,14 +83,24 @@ int kcoro_bench_soak(int argc, char** argv) {
                                        : due);
     if (run.wait_for(std::chrono::seconds(0)) == std::future_status::ready) break;
     const long rss = bench::current_rss_bytes();
+    const long heap = bench::heap_in_use_bytes();
+    std::size_t cached = 0;
+    for (const auto& inf : mgr.informers(resources::pods))
+      cached += inf->store()->size();
     const double t = std::chrono::duration<double>(Clock::now() - start).count();
-    if (rss_after_warmup == 0 && Clock::now() - start >= warmup) rss_after_warmup = rss;
+    if (rss_after_warmup == 0 && Clock::now() - start >= warmup) {
+      rss_after_warmup = rss;
+      heap_after_warmup = heap;
+    }
     rss_max = std::max(rss_max, rss);
     rss_end = rss;
+    heap_end = heap;
     if (!json) {
-      std::printf("  t=%6.0f s  rss %7.1f MiB  events %9llu  reconciles %9llu\n", t,
-                  static_cast<double>(rss) / (1 << 20), static_cast<unsigned long long>(events),
-                  static_cast<unsigned long long>(reconciles));
+      std::printf(
+          "  t=%6.0f s  rss %6.1f MiB  heap %6.1f MiB  cached %6zu  events %9llu  reconciles "
+          "%9llu\n",
+          t, static_cast<double>(rss) / (1 << 20), static_cast<double>(heap) / (1 << 20), cached,
+          static_cast<unsigned long long>(events), static_cast<unsigned long long>(reconciles));
       std::fflush(stdout);
     }
     if (last) break;
@@ -105,15 +116,21 @@ int kcoro_bench_soak(int argc, char** argv) {
     std::printf(
         "{\"bench\":\"soak\",\"minutes\":%.2f,\"pods\":%zu,\"churn_per_s\":%zu,\"events\":%llu,"
         "\"reconciles\":%llu,\"rss_after_warmup_mib\":%.1f,\"rss_end_mib\":%.1f,"
-        "\"rss_max_mib\":%.1f,\"rss_growth_pct\":%.2f,\"target_growth_pct\":1,\"ok\":%s}\n",
+        "\"rss_max_mib\":%.1f,\"rss_growth_pct\":%.2f,\"heap_after_warmup_mib\":%.1f,"
+        "\"heap_end_mib\":%.1f,\"target_growth_pct\":1,\"ok\":%s}\n",
         minutes, pods, churn, static_cast<unsigned long long>(events),
         static_cast<unsigned long long>(reconciles),
         static_cast<double>(rss_after_warmup) / (1 << 20), static_cast<double>(rss_end) / (1 << 20),
-        static_cast<double>(rss_max) / (1 << 20), growth, ok ? "true" : "false");
+        static_cast<double>(rss_max) / (1 << 20), growth,
+        static_cast<double>(heap_after_warmup) / (1 << 20),
+        static_cast<double>(heap_end) / (1 << 20), ok ? "true" : "false");
   } else {
-    std::printf("  RSS after warm-up %.1f MiB, at the end %.1f MiB: %+.2f%% (goal: at most 1%%)\n",
-                static_cast<double>(rss_after_warmup) / (1 << 20),
-                static_cast<double>(rss_end) / (1 << 20), growth);
+    std::printf(
+        "  RSS after warm-up %.1f MiB, at the end %.1f MiB: %+.2f%% (goal: at most 1%%);"
+        " heap in use %.1f MiB, then %.1f MiB\n",
+        static_cast<double>(rss_after_warmup) / (1 << 20), static_cast<double>(rss_end) / (1 << 20),
+        growth, static_cast<double>(heap_after_warmup) / (1 << 20),
+        static_cast<double>(heap_end) / (1 << 20));
   }
   return ok ? 0 : 1;
 }

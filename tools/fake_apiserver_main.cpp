@@ -29,7 +29,7 @@ constexpr const char* kUsage =
     "  --token T              accept only this bearer token (user kcoro-admin)\n"
     "  --pods N               seed N pods (PodGenerator)\n"
     "  --namespaces M         spread the seeded pods over M namespaces ns-0.. (default 1)\n"
-    "  --churn R              R pod creates/updates/deletes per second, around N pods\n"
+    "  --churn R              R pod creates/updates/deletes per second, keeping N pods (+-1)\n"
     "  --throughput-events M  pods watches stream M pre-rendered MODIFIED events, then end\n"
     "  --threads N            serve on N threads (default 1)\n"
     "  --kubeconfig-out PATH  write a kubeconfig for this server once listening\n"

@@ -112,7 +112,7 @@ struct FakeApiServerOptions {
   std::size_t seed_pods = 0;
   std::size_t seed_namespaces = 1;
   /// Pod creates/updates/deletes per second on the server's io_context, keeping the pod count
-  /// around `seed_pods`. 0: no churn.
+  /// at `seed_pods`, give or take one. 0: no churn.
   double churn_per_second = 0;
   ThroughputOptions throughput;
 };
