@@ -12,13 +12,12 @@
 //   party completes it.
 #include "kcoro/delta_channel.hpp"
 
+#include "kcoro/detail/pending_op.hpp"
+
 #include <boost/asio/associated_cancellation_slot.hpp>
-#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/error.hpp>
-#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/prefer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/error_code.hpp>
 
@@ -55,38 +54,11 @@ namespace detail {
 
 namespace {
 
-// A suspended side, waiting for its wake-up `void(error_code)`.
-class Waiter {
- public:
-  virtual ~Waiter() = default;
-  // Posts the completion to the waiting coroutine's executor. Called once, then deleted.
-  virtual void complete(boost::system::error_code ec) = 0;
-};
-
+// A suspended side, waiting for its wake-up `void(error_code)`: the work queue's pending
+// operation, without an id.
+using Waiter = PendingOp<>;
 template <class Handler>
-class WaiterImpl final : public Waiter {
- public:
-  explicit WaiterImpl(Handler h)
-      : work_(asio::prefer(asio::get_associated_executor(h),
-                           asio::execution::outstanding_work.tracked)),
-        handler_(std::move(h)) {}
-
-  void complete(boost::system::error_code ec) override {
-    asio::post(work_, [h = std::move(handler_), ec]() mutable {
-      // Our cancellation handler lives in the slot until the operation completes.
-      auto slot = asio::get_associated_cancellation_slot(h);
-      if (slot.is_connected()) slot.clear();
-      std::move(h)(ec);
-    });
-  }
-
- private:
-  using Executor = asio::associated_executor_t<Handler>;
-  std::decay_t<decltype(asio::prefer(std::declval<Executor>(),
-                                     asio::execution::outstanding_work.tracked))>
-      work_;
-  Handler handler_;
-};
+using WaiterImpl = PendingOpImpl<Handler>;
 
 void finish(Waiter* w, boost::system::error_code ec) {
   std::unique_ptr<Waiter> owned(w);
@@ -188,7 +160,7 @@ class ChannelState : public std::enable_shared_from_this<ChannelState> {
   template <class Handler>
   void wait(Side side, Handler handler) {
     auto cancel_slot = asio::get_associated_cancellation_slot(handler);
-    Waiter* w = new WaiterImpl<Handler>(std::move(handler));
+    Waiter* w = new WaiterImpl<Handler>(0, std::move(handler));
     if (cancel_slot.is_connected()) {
       cancel_slot.template emplace<CancelWait>(weak_from_this(), side, w);
     }
