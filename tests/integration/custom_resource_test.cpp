@@ -8,6 +8,7 @@
 
 #include "support/co_test.hpp"
 #include "support/fake.hpp"
+#include "support/manager_run.hpp"
 #include "support/widget_scenarios.hpp"
 
 #include <doctest/doctest.h>
@@ -21,6 +22,9 @@ using kcoro::Api;
 using kcoro::Client;
 using kcoro::test::co_run;
 using kcoro::test::config_for;
+using kcoro::test::options_for;
+using kcoro::test::Reached;
+using kcoro::test::Running;
 using kcoro::test::Widget;
 using kcoro::testing::FakeApiServer;
 using namespace std::chrono_literals;
@@ -50,14 +54,8 @@ TEST_CASE("Manager: for_<Widget>().owns<ConfigMap>(), typed reads and writes in 
     co_await Api<Widget>(client, "default").create(kcoro::test::make_widget("typed"));
   });
 
-  kcoro::ManagerOptions o;
-  o.config = config_for(server);
-  o.runtime.handle_signals = false;
-  o.metrics = std::make_shared<kcoro::MetricsRegistry>();
-  o.graceful_shutdown_timeout = 5s;
-  kcoro::Manager mgr(o);
-  std::promise<void> reconciled;
-  std::atomic<bool> fulfilled{false};
+  kcoro::Manager mgr(options_for(server));
+  Reached reconciled;
   // The reconciler: the Widget from the cache, typed; a ConfigMap it owns (created typed, and
   // read back typed from the cache once its event enqueued the Widget again); the Widget's status.
   mgr.controller("widgets").for_<Widget>().owns<corev1::ConfigMap>().complete(
@@ -88,11 +86,11 @@ TEST_CASE("Manager: for_<Widget>().owns<ConfigMap>(), typed reads and writes in 
         copy.status.emplace().observedGeneration = w->metadata->generation.value_or(0);
         const Widget written = co_await Api<Widget>(ctx.client()).update_status(copy);
         CHECK(written.status->observedGeneration.has_value());
-        if (!fulfilled.exchange(true)) reconciled.set_value();
+        reconciled.set();
         co_return kcoro::Result::done();
       });
-  auto done = std::async(std::launch::async, [&] { return mgr.run(); });
-  const bool ok = reconciled.get_future().wait_for(20s) == std::future_status::ready;
+  Running running(mgr);
+  const bool ok = reconciled.wait_for(20s);
   CHECK(ok);
   if (ok) {
     // The shared cache's informer, read typed.
@@ -102,8 +100,7 @@ TEST_CASE("Manager: for_<Widget>().owns<ConfigMap>(), typed reads and writes in 
     REQUIRE(cached);
     CHECK(cached->spec->replicas == 1);
   }
-  mgr.stop();
-  CHECK(done.get() == 0);
+  CHECK(running.finish() == 0);
 }
 
 TEST_CASE(
@@ -121,15 +118,10 @@ TEST_CASE(
   server.cluster().apply_object(
       R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"odd","namespace":"default"},"data":{"widget":7}})");
 
-  kcoro::ManagerOptions o;
-  o.config = config_for(server);
-  o.runtime.handle_signals = false;
-  o.metrics = std::make_shared<kcoro::MetricsRegistry>();
-  kcoro::Manager mgr(o);
+  kcoro::Manager mgr(options_for(server));
   std::mutex mu;
   std::vector<std::string> keys;
-  std::promise<void> seen;
-  std::atomic<bool> fulfilled{false};
+  Reached seen;
   mgr.controller("mapped")
       .for_<Widget>(kcoro::matching([](const kcoro::Object&) { return false; }))
       .watches<corev1::ConfigMap>([](const corev1::ConfigMap& cm) {
@@ -144,14 +136,13 @@ TEST_CASE(
           std::lock_guard lock(mu);
           keys.push_back(req.str());
         }
-        if (!fulfilled.exchange(true)) seen.set_value();
+        seen.set();
         co_return kcoro::Result::done();
       });
-  auto done = std::async(std::launch::async, [&] { return mgr.run(); });
-  CHECK(seen.get_future().wait_for(20s) == std::future_status::ready);
+  Running running(mgr);
+  CHECK(seen.wait_for(20s));
   CHECK(mgr.caches_synced());
-  mgr.stop();
-  CHECK(done.get() == 0);
+  CHECK(running.finish() == 0);
   std::lock_guard lock(mu);
   CHECK(keys == std::vector<std::string>{"default/mapped"});
 }
@@ -181,12 +172,7 @@ TEST_CASE("Manager: a reconciler's declared reads (Reads<...>) are checked when 
     co_await Api<corev1::ConfigMap>(client, "default").create(cm);
   });
 
-  kcoro::ManagerOptions o;
-  o.config = config_for(server);
-  o.runtime.handle_signals = false;
-  o.metrics = std::make_shared<kcoro::MetricsRegistry>();
-  o.graceful_shutdown_timeout = 5s;
-  kcoro::Manager mgr(o);
+  kcoro::Manager mgr(options_for(server));
   using Declared = kcoro::Reads<Widget, corev1::ConfigMap>;
 
   // Reads ConfigMaps without caching them: refused when built, naming what is missing.
@@ -206,8 +192,7 @@ TEST_CASE("Manager: a reconciler's declared reads (Reads<...>) are checked when 
   CHECK(message.find("widgets") == std::string::npos);  // the For resource is cached
 
   // Declared with reads<ConfigMap>(): built, and both typed reads work in the reconciler.
-  std::promise<void> reconciled;
-  std::atomic<bool> fulfilled{false};
+  Reached reconciled;
   mgr.controller("declared")
       .for_<Widget>()
       .reads<corev1::ConfigMap>()
@@ -225,11 +210,10 @@ TEST_CASE("Manager: a reconciler's declared reads (Reads<...>) are checked when 
         CHECK(std::any_of(cms.begin(), cms.end(), [](const corev1::ConfigMap& c) {
           return c.metadata && c.metadata->name == "settings";
         }));
-        if (!fulfilled.exchange(true)) reconciled.set_value();
+        reconciled.set();
         co_return kcoro::Result::done();
       });
-  auto done = std::async(std::launch::async, [&] { return mgr.run(); });
-  CHECK(reconciled.get_future().wait_for(20s) == std::future_status::ready);
-  mgr.stop();
-  CHECK(done.get() == 0);
+  Running running(mgr);
+  CHECK(reconciled.wait_for(20s));
+  CHECK(running.finish() == 0);
 }

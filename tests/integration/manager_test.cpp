@@ -7,6 +7,7 @@
 
 #include "support/co_test.hpp"
 #include "support/fake.hpp"
+#include "support/manager_run.hpp"
 #include "support/metric_value.hpp"
 
 #include <doctest/doctest.h>
@@ -33,57 +34,14 @@ using kcoro::ManagerOptions;
 using kcoro::Request;
 using kcoro::Result;
 using kcoro::test::config_for;
+using kcoro::test::options_for;
+using kcoro::test::Running;
+using kcoro::test::wait_until;
 using kcoro::testing::FakeApiServer;
 namespace res = kcoro::resources;
 using namespace std::chrono_literals;
 
 namespace {
-
-ManagerOptions options_for(const FakeApiServer& server) {
-  ManagerOptions o;
-  o.config = config_for(server);
-  o.runtime.handle_signals = false;
-  o.metrics = std::make_shared<kcoro::MetricsRegistry>();
-  o.graceful_shutdown_timeout = 5s;
-  return o;
-}
-
-// Polls `pred` every millisecond on the calling thread; false when `limit` passes first. For
-// effects of a manager running on another thread, where nothing can be awaited.
-bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
-// Manager::run() on its own thread; finish() stops it and returns its exit code.
-class Running {
- public:
-  explicit Running(Manager& mgr)
-      : mgr_(mgr), done_(std::async(std::launch::async, [&mgr] { return mgr.run(); })) {}
-  ~Running() {
-    if (done_.valid()) {
-      mgr_.stop();
-      done_.wait();
-    }
-  }
-  /// The exit code of run() once it returned by itself (e.g. a lost lease).
-  int wait() {
-    REQUIRE_MESSAGE(done_.wait_for(30s) == std::future_status::ready, "run() did not return");
-    return done_.get();
-  }
-  int finish() {
-    mgr_.stop();
-    return wait();
-  }
-
- private:
-  Manager& mgr_;
-  std::future<int> done_;
-};
 
 // Keys reconciled, by thread-safe record.
 struct Seen {
