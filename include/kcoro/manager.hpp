@@ -89,6 +89,10 @@ struct CacheOptions {
   /// SyncPeriod: the controllers' handlers get every cached object again this often (as an
   /// update of the object to itself); 0: never.
   std::chrono::milliseconds resync_period{0};
+  /// Each watch asks the server to end it after a timeoutSeconds drawn from [min, max) (client-go's
+  /// reflector: 5 to 10 minutes); the informer then resumes it from its last resourceVersion.
+  std::chrono::seconds min_watch_timeout{300};
+  std::chrono::seconds max_watch_timeout{600};
 };
 
 struct ManagerOptions {

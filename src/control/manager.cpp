@@ -178,6 +178,8 @@ struct Manager::Impl {
         io.channel_capacity = by->channel_capacity;
         io.policy.page_size = by->page_size;
       }
+      io.policy.min_watch_timeout = c.min_watch_timeout;
+      io.policy.max_watch_timeout = c.max_watch_timeout;
       io.transform = compose(c.transform, by ? by->transform : Transform{});
       io.logger = logger;
       slot.push_back(factory.informer(std::move(io)));

@@ -109,6 +109,25 @@ TEST_CASE("Manager: two controllers watching one resource share one informer") {
   CHECK(run.finish() == 0);
 }
 
+TEST_CASE("Manager: CacheOptions' watch timeouts end each watch; the informer resumes it") {
+  FakeApiServer server;
+  ManagerOptions o = options_for(server);
+  o.cache.min_watch_timeout = 1s;  // every watch asks for timeoutSeconds=1
+  o.cache.max_watch_timeout = 1s;
+  Manager mgr(o);
+  Seen seen;
+  mgr.controller("configmaps").for_(res::configmaps).complete(recording(seen));
+  Running run(mgr);
+  // The server ends each watch after a second; the informer watches again, with no new list.
+  CHECK(server.wait_for([](const auto& s) { return s.watches >= 3; }, 15s));
+  const auto requests = server.stats().requests;
+  CHECK(requests - server.stats().watches <= 2);  // one list (and perhaps discovery), no relist
+  // A change made after those resumptions still arrives.
+  server.cluster().apply_object(kcoro::test::configmap_json("after-resumes"));
+  CHECK(wait_until([&] { return seen.has("default/after-resumes"); }));
+  CHECK(run.finish() == 0);
+}
+
 TEST_CASE(
     "Manager: owns() maps through controller references of the For resource's group and kind") {
   FakeApiServer server;
