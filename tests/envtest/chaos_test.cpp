@@ -296,6 +296,9 @@ TEST_CASE(
   relayed.server = "https://127.0.0.1:" + std::to_string(relayed.port);
   Client nobody(ex, relayed, copts);
   copts.metrics = metrics2;
+  // The second informer meets a saturated read slot: its client retries a 429 ten times, honouring
+  // Retry-After, as client-go's REST client does (kcoro's default is four).
+  copts.retry.max_retries = 10;
   Client nobody2(ex, e.token_config(EnvTest::nobody_token), copts);
   // The load's client does not wait out Retry-After: it keeps the read slot busy.
   auto load_metrics = std::make_shared<kcoro::MetricsRegistry>();
@@ -458,9 +461,9 @@ TEST_CASE(
   // integration tier answers an informer 429 deterministically.
   const bool synced_under_load = thread.run(
       [&]() -> net::awaitable<bool> {
-        co_return co_await eventually([&] { return inf2->has_synced(); }, 20s);
+        co_return co_await eventually([&] { return inf2->has_synced(); }, 60s);
       }(),
-      25s, "waiting for the second informer's sync");
+      65s, "waiting for the second informer's sync");
   CHECK_MESSAGE(synced_under_load, "the second informer did not sync while the load ran");
   const double load_429 = answered_429(*load_metrics);
   loading = false;
