@@ -17,6 +17,14 @@
 //   delay given to stop_after()) calls the on_stop callbacks once, in the order they were added,
 //   on the thread that stopped, and completes every wait_for_stop(). Callbacks stop controllers
 //   and informers (both stop from any thread); `main` then winds down and returns.
+// - Memory. Every `memory_trim_interval` (default 30 s; 0: never) a thread of the runtime hands the
+//   allocator's free pages back to the system (glibc's malloc_trim; elsewhere nothing). A burst
+//   of objects in flight (a relist, a full delta channel) otherwise leaves the process's RSS at
+//   the burst's height for as long as it runs, as Go's scavenger exists to prevent. The trim
+//   runs on a thread no executor runs on, but holds each allocator arena's lock while it walks
+//   that arena's free chunks: measured 0.2 ms on a 12 MiB heap, 10-40 ms on 100-250 MiB heaps
+//   whose free space is scattered in small chunks. Raise the interval, or set 0, where such a
+//   pause of allocations every interval matters more than the memory.
 // - The destructor stops and joins whatever still runs. Objects that use the executors
 //   (informers, controllers, clients) must be destroyed before the Runtime or be stopped.
 #pragma once
@@ -28,6 +36,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 
@@ -42,6 +51,8 @@ struct RuntimeOptions {
   int informer_threads = 1;    ///< 0: informers run on the I/O context
   int worker_threads = 1;      ///< 0: workers run on the I/O context
   bool handle_signals = true;  ///< SIGINT and SIGTERM call stop()
+  /// How often the allocator's free pages go back to the system (see the contract); 0: never.
+  std::chrono::milliseconds memory_trim_interval{std::chrono::seconds(30)};
   /// Where the runtime logs signals, escaped exceptions and main's failure; default: spdlog's
   /// default logger.
   std::shared_ptr<spdlog::logger> logger{};
@@ -71,6 +82,9 @@ class Runtime {
   void stop_after(std::chrono::milliseconds delay);
   /// The signal that stopped the runtime, or 0.
   int stop_signal() const noexcept;
+
+  /// How many times run() has handed free memory back to the system so far.
+  std::uint64_t memory_trims() const noexcept;
 
   /// Runs `main`; see the contract. Blocks the calling thread.
   int run(boost::asio::awaitable<void> main);

@@ -15,7 +15,12 @@
 
 #include <spdlog/spdlog.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <atomic>
+#include <condition_variable>
 #include <csignal>
 #include <mutex>
 #include <optional>
@@ -62,6 +67,15 @@ void run_context(net::io_context& ctx, spdlog::logger& log) {
   }
 }
 
+// Hands the allocator's free pages back to the system. glibc keeps freed memory in its arenas
+// (only the top of each heap shrinks on its own); malloc_trim(0) also releases the whole pages
+// inside free chunks.
+void trim_memory() {
+#if defined(__GLIBC__)
+  ::malloc_trim(0);
+#endif
+}
+
 }  // namespace
 
 struct Runtime::Impl {
@@ -75,13 +89,16 @@ struct Runtime::Impl {
   net::steady_timer deadline;
   std::optional<std::chrono::milliseconds> stop_delay;
   std::vector<std::thread> threads;
+  std::thread trimmer;  // memory_trim_interval > 0: hands free memory back while run() runs
   bool ran = false;
+  std::atomic<std::uint64_t> trims{0};
 
   std::mutex finish_mu;  // serialises finish()
   std::mutex mu;         // guards the three fields below
   bool stopping = false;
   std::vector<std::function<void()>> stop_fns;
   std::vector<std::shared_ptr<Signal>> waiters;
+  std::condition_variable stopped_cv;  // with mu: wakes the trimmer at stop
   std::atomic<bool> stopped_flag{false};
   std::atomic<int> signal{0};
 
@@ -95,6 +112,9 @@ struct Runtime::Impl {
     if (opts.io_threads < 1) throw std::invalid_argument("RuntimeOptions::io_threads must be >= 1");
     if (opts.informer_threads < 0 || opts.worker_threads < 0) {
       throw std::invalid_argument("RuntimeOptions: thread counts must not be negative");
+    }
+    if (opts.memory_trim_interval.count() < 0) {
+      throw std::invalid_argument("RuntimeOptions::memory_trim_interval must not be negative");
     }
     if (opts.informer_threads > 0) informers = std::make_unique<OwnContext>(opts.informer_threads);
     if (opts.worker_threads > 0) workers = std::make_unique<OwnContext>(opts.worker_threads);
@@ -110,6 +130,7 @@ struct Runtime::Impl {
       fns.swap(stop_fns);
       wake.swap(waiters);
     }
+    stopped_cv.notify_all();
     stopped_flag.store(true);
     net::post(control, [this] {
       boost::system::error_code ec;
@@ -147,6 +168,23 @@ struct Runtime::Impl {
     for (auto& t : threads)
       if (t.joinable()) t.join();
     threads.clear();
+    if (trimmer.joinable()) trimmer.join();
+  }
+
+  // The trimmer's loop: until stop(), every memory_trim_interval.
+  void trim_until_stopped() {
+    std::unique_lock lock(mu);
+    while (!stopped_cv.wait_for(lock, opts.memory_trim_interval, [this] { return stopping; })) {
+      lock.unlock();
+      const auto start = std::chrono::steady_clock::now();
+      trim_memory();
+      trims.fetch_add(1);
+      log->debug("runtime: free memory handed back in {} us",
+                 std::chrono::duration_cast<std::chrono::microseconds>(
+                     std::chrono::steady_clock::now() - start)
+                     .count());
+      lock.lock();
+    }
   }
 
   ~Impl() {
@@ -214,6 +252,10 @@ int Runtime::stop_signal() const noexcept {
   return impl_->signal.load();
 }
 
+std::uint64_t Runtime::memory_trims() const noexcept {
+  return impl_->trims.load();
+}
+
 int Runtime::run(net::awaitable<void> main) {
   Impl& s = *impl_;
   if (s.ran) throw std::logic_error("Runtime::run may be called once");
@@ -253,6 +295,8 @@ int Runtime::run(net::awaitable<void> main) {
   }
   for (int i = 1; i < s.opts.io_threads; ++i)
     s.threads.emplace_back([&s] { run_context(s.io, *s.log); });
+  if (s.opts.memory_trim_interval.count() > 0)
+    s.trimmer = std::thread([&s] { s.trim_until_stopped(); });
   run_context(s.io, *s.log);
   s.finish();
   s.join();

@@ -16,8 +16,13 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -32,6 +37,14 @@ using namespace std::chrono_literals;
 using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
+
+// This process's resident memory, from /proc/self/statm.
+long resident_bytes() {
+  std::ifstream in("/proc/self/statm");
+  long pages = 0, resident = 0;
+  in >> pages >> resident;
+  return resident * ::sysconf(_SC_PAGESIZE);
+}
 
 // The id of the thread that runs a handler posted to `ex`.
 net::awaitable<std::thread::id> thread_of(net::any_io_executor ex) {
@@ -176,11 +189,62 @@ TEST_CASE("runtime: work left behind by main does not keep run() going") {
   }()) == 0);
 }
 
-TEST_CASE("runtime: invalid thread counts are refused") {
+TEST_CASE("runtime: invalid thread counts and trim intervals are refused") {
   RuntimeOptions o;
   o.io_threads = 0;
   CHECK_THROWS_AS(Runtime{o}, std::invalid_argument);
   RuntimeOptions n;
   n.worker_threads = -1;
   CHECK_THROWS_AS(Runtime{n}, std::invalid_argument);
+  RuntimeOptions t;
+  t.memory_trim_interval = -1ms;
+  CHECK_THROWS_AS(Runtime{t}, std::invalid_argument);
+}
+
+TEST_CASE("runtime: freed memory goes back to the system every memory_trim_interval") {
+  RuntimeOptions o;
+  o.memory_trim_interval = 10ms;
+  Runtime rt(o);
+  long resident_freed = 0, resident_trimmed = 0;
+  std::uint64_t trims = 0;
+  CHECK(rt.run([&]() -> net::awaitable<void> {
+    // 64 MiB of small blocks, each below the mmap threshold, so the heap holds them; all but the
+    // last are freed. The last pins the top of the heap: free() alone returns nothing.
+    constexpr std::size_t kBlock = 4096, kBlocks = 16384;
+    std::vector<char*> blocks(kBlocks);
+    for (auto& b : blocks) {
+      b = static_cast<char*>(std::malloc(kBlock));
+      REQUIRE(b != nullptr);
+      std::memset(b, 1, kBlock);
+    }
+    volatile char touched = blocks[kBlocks / 2][kBlock - 1];  // the pages were written
+    CHECK(touched == 1);
+    for (std::size_t i = 0; i + 1 < kBlocks; ++i)
+      std::free(blocks[i]);
+    resident_freed = resident_bytes();
+    const std::uint64_t before = rt.memory_trims();
+    // Two trims later at least one ran wholly after the frees.
+    net::steady_timer tick(co_await net::this_coro::executor);
+    for (int i = 0; i < 1000 && rt.memory_trims() < before + 2; ++i) {
+      tick.expires_after(5ms);
+      co_await tick.async_wait(net::use_awaitable);
+    }
+    trims = rt.memory_trims() - before;
+    resident_trimmed = resident_bytes();
+    std::free(blocks.back());
+  }()) == 0);
+  CHECK(trims >= 2);
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  // glibc's allocator (a sanitizer's has its own): the freed pages left the process.
+  CHECK(resident_freed - resident_trimmed > 32L << 20);
+#endif
+}
+
+TEST_CASE("runtime: a trim interval of zero never trims") {
+  RuntimeOptions o;
+  o.memory_trim_interval = 0ms;
+  Runtime rt(o);
+  rt.stop_after(50ms);
+  CHECK(rt.run([&]() -> net::awaitable<void> { co_await rt.wait_for_stop(); }()) == 0);
+  CHECK(rt.memory_trims() == 0);
 }
