@@ -9,6 +9,7 @@
 //   ceiling     simdjson's DOM parser over the same event lines (reads every byte);
 //   memcpy      the same bytes copied into reused memory.
 #include "bench.hpp"
+#include "core/bracket_scan.hpp"
 
 #include "kcoro/json.hpp"
 #include "kcoro/list_decoder.hpp"
@@ -80,7 +81,22 @@ int kcoro_bench_decode(int argc, char** argv) {
   const std::size_t events = args.get_size("--events", 200000);
   const std::size_t distinct = std::max<std::size_t>(1, args.get_size("--objects", 2000));
   const bool json = args.flag("--json");
+  // The bracket scanner's variant: the widest the CPU runs, or a narrower one to compare.
+  const std::string isa = args.get("--scan-isa", "best");
   if (!args.ok()) return 2;
+  if (isa != "best") {
+    using kcoro::detail::ScanIsa;
+    bool known = false;
+    for (ScanIsa v : {ScanIsa::avx512, ScanIsa::avx2, ScanIsa::sse2, ScanIsa::portable}) {
+      if (isa != kcoro::detail::scan_isa_name(v)) continue;
+      kcoro::detail::force_scan_isa(v);
+      known = true;
+    }
+    if (!known) {
+      std::fprintf(stderr, "kcoro-bench decode: --scan-isa: avx512, avx2, sse2 or portable\n");
+      return 2;
+    }
+  }
 
   // One pass of the stream holds `block` events; larger runs repeat it.
   const std::size_t block =
@@ -223,16 +239,21 @@ int kcoro_bench_decode(int argc, char** argv) {
         "\"watch_vs_ceiling\":%.2f,\"bytes_per_object\":%.0f,"
         "\"bytes_per_object_with_managed_fields\":%.0f,\"json_bytes_without_managed_fields\":%.0f,"
         "\"bytes_per_object_ratio\":%.3f,\"simdjson_implementation\":\"%s\","
-        "\"ceiling_implementation\":\"%s\",\"ok\":%s}\n",
+        "\"ondemand_kernel\":\"%s\",\"scan_isa\":\"%s\",\"ceiling_implementation\":\"%s\","
+        "\"ok\":%s}\n",
         decoded, avg_event, steady_mb_s, steady_ev_s, first_mb_s, list_items_s, ceiling_mb_s,
         memcpy_mb_s, steady_mb_s / ceiling_mb_s, retained, retained_with_mf, json_no_mf,
-        retained / json_no_mf, std::string(kcoro::json_decoder_kernel()).c_str(),
+        retained / json_no_mf, simdjson::get_active_implementation()->name().c_str(),
+        std::string(kcoro::json_decoder_kernel()).c_str(),
+        kcoro::detail::scan_isa_name(kcoro::detail::scan_isa()),
         simdjson::get_active_implementation()->name().c_str(), sane ? "true" : "false");
   } else {
     std::printf("kcoro-bench decode: %zu events of %.0f bytes on average, one core\n", decoded,
                 avg_event);
-    std::printf("  %-36s %s (DOM ceiling: %s)\n", "simdjson kernel of the decoders",
+    std::printf("  %-36s %s indexing, %s On-Demand, %s bracket scan (DOM ceiling: %s)\n",
+                "kernels of the decoders", simdjson::get_active_implementation()->name().c_str(),
                 std::string(kcoro::json_decoder_kernel()).c_str(),
+                kcoro::detail::scan_isa_name(kcoro::detail::scan_isa()),
                 simdjson::get_active_implementation()->name().c_str());
     std::printf("  %-36s %10.1f MB/s  %10.0f events/s\n", "watch, steady state", steady_mb_s,
                 steady_ev_s);

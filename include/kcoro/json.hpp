@@ -29,8 +29,10 @@ struct JsonInput {
   bool padded = false;
 };
 
-/// The simdjson kernel kcoro's decoders run ("icelake", "haswell", "westmere", "fallback"):
-/// On-Demand picks it when kcoro is compiled (meson option cpu), not at run time.
+/// The simdjson kernel of On-Demand's second stage in kcoro's decoders ("icelake", "haswell",
+/// "westmere", "fallback"), fixed when kcoro is compiled (meson option cpu: "fallback" for the
+/// portable default). Their first stage, the SIMD indexing, runs the kernel simdjson picks for
+/// the CPU at run time (simdjson::get_active_implementation()).
 std::string_view json_decoder_kernel() noexcept;
 
 /// `s` as a JSON string literal, quotes included.
