@@ -5,11 +5,11 @@
 // - The lease's spec is the record: holderIdentity, leaseDurationSeconds, acquireTime, renewTime
 //   (MicroTime) and leaseTransitions. Every write is a create or a PUT carrying the
 //   resourceVersion last read, so two candidates never both win one round: the loser gets 409.
-// - Expiry is judged on the local steady clock: a lease held by another identity may be taken
-//   only after its record has not changed for lease_duration, counted from when this candidate
-//   saw it change. The holder's timestamps are never compared with the local wall clock, so
-//   clock skew between replicas does not matter. A released lease (empty holderIdentity) may be
-//   taken at once.
+// - Expiry is judged on the local steady clock (`clock`, which tests may replace): a lease held
+//   by another identity may be taken only after its record has not changed for lease_duration,
+//   counted from when this candidate saw it change. The holder's timestamps are never compared
+//   with the local wall clock, so clock skew between replicas does not matter. A released lease
+//   (empty holderIdentity) may be taken at once.
 // - acquire() campaigns: one attempt now, then one every retry_period plus a jitter of up to
 //   120%, until this identity holds the lease (true) or stop() is called (false).
 // - hold() keeps the lease: a renewal every retry_period. When renewals keep failing for
@@ -53,6 +53,8 @@
 
 namespace kcoro {
 
+class QueueClock;
+
 /// Why hold() returned.
 enum class LeadershipEnd {
   lost,     ///< renewals failed for renew_deadline, or another identity took the lease
@@ -75,6 +77,9 @@ struct LeaderElectionOptions {
   /// leader_election_master_status{name=<lease name>}: 1 while leading; nullptr: no metric.
   std::shared_ptr<MetricsRegistry> metrics = MetricsRegistry::global();
   std::shared_ptr<spdlog::logger> logger{};  ///< default: spdlog's default logger
+  /// Where lease expiry, deadlines and waits are measured; default: the steady clock. Tests pass
+  /// a ManualClock to run elections on virtual time.
+  std::shared_ptr<QueueClock> clock{};
 };
 
 class LeaderElector {

@@ -55,6 +55,11 @@ class LeaderElectionPolicy {
   /// The record that releases our lease (nullopt when we do not hold it).
   std::optional<LeaderElectionRecord> release(std::string_view wall_now) const;
 
+  /// Whether a renewal at `now` may PUT on the resourceVersion of our last write without reading
+  /// the Lease first (client-go's fast path): we have written one (`have_written`) and our lease
+  /// has not expired by our own observation. A conflict then means someone wrote since.
+  bool renew_without_read(time_point now, bool have_written) const noexcept;
+
   /// The last seen record names this identity.
   bool is_leader() const noexcept;
   /// We hold the lease and it has not expired at `now` by our own observation.
@@ -68,6 +73,43 @@ class LeaderElectionPolicy {
   std::chrono::milliseconds lease_duration_;
   std::optional<LeaderElectionRecord> observed_;
   time_point observed_at_{};
+};
+
+/// One round of renewals while leading, as client-go's renew loop runs them: a round begins every
+/// retry_period; its attempts are bounded together by renew_deadline, a failed one is retried
+/// retry_period later (sooner when the deadline is nearer), and leadership is lost when the
+/// deadline passes without a renewal or another identity is seen holding the lease. Time is
+/// passed in, so tests drive it with any clock.
+class RenewalRound {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+
+  enum class Step {
+    attempt,        ///< try to renew, within `time`
+    wait,           ///< retry after `time`
+    lost_deadline,  ///< renew_deadline passed without a renewal
+    lost_holder,    ///< another identity holds the lease
+  };
+  struct Decision {
+    Step step;
+    std::chrono::milliseconds time{0};
+  };
+
+  RenewalRound(time_point start, std::chrono::milliseconds renew_deadline,
+               std::chrono::milliseconds retry_period);
+
+  /// Before an attempt at `now`: attempt within what is left of the deadline, or lost_deadline.
+  Decision before_attempt(time_point now) const;
+  /// After a failed attempt at `now` (`still_leader`: the policy still sees us holding the
+  /// lease): lost_holder, lost_deadline, or wait for the retry period or what is left of the
+  /// deadline, whichever is shorter.
+  Decision after_failure(time_point now, bool still_leader) const;
+
+  time_point deadline() const noexcept { return deadline_; }
+
+ private:
+  time_point deadline_;
+  std::chrono::milliseconds retry_period_;
 };
 
 }  // namespace kcoro

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace kcoro {
@@ -100,6 +101,14 @@ class ManualClock final : public QueueClock {
     }
     for (auto& f : due)
       f();
+  }
+  /// The earliest time an alarm is set for, if any (for tests that step from alarm to alarm).
+  std::optional<time_point> next_alarm() const {
+    std::lock_guard lk(mu_);
+    std::optional<time_point> next;
+    for (ManualAlarm* a : alarms_)
+      if (a->armed_ && (!next || a->at_ < *next)) next = a->at_;
+    return next;
   }
   /// Alarms currently set (for tests).
   std::size_t armed_alarms() const {

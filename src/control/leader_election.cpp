@@ -1,10 +1,10 @@
 // The coroutine shell of leader election: reads and writes the Lease as LeaderElectionPolicy
 // decides, on timers, until stopped.
 #include "kcoro/leader_election.hpp"
+#include "kcoro/queue_clock.hpp"
 #include "transport/signal.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -27,7 +27,7 @@ using namespace std::chrono_literals;
 namespace {
 
 using detail::Signal;
-using steady = std::chrono::steady_clock;
+using time_point = QueueClock::time_point;
 
 std::string default_identity() {
   char host[256] = {};
@@ -45,13 +45,24 @@ std::chrono::milliseconds jittered(std::chrono::milliseconds d) {
   return std::chrono::milliseconds(int64_t(double(d.count()) * (1.0 + u(rng))));
 }
 
-// `op`, or nullopt when `limit` passes first (op is then cancelled). `op` must not throw: Asio's
-// `||` waits for the first branch that *succeeds*, so a throwing op would wait out the deadline.
+// Completes once `clock` reaches `at`; cancellable (the alarm goes with the frame).
+net::awaitable<void> wait_until(QueueClock& clock, time_point at) {
+  const net::any_io_executor ex = co_await net::this_coro::executor;
+  auto fired = std::make_shared<Signal>(ex, 1);
+  const std::unique_ptr<QueueClock::Alarm> alarm =
+      clock.make_alarm(ex, [fired] { fired->try_send(boost::system::error_code{}); });
+  alarm->set(at);
+  co_await fired->async_receive(net::use_awaitable);
+}
+
+// `op`, or nullopt when `limit` passes first on `clock` (op is then cancelled). `op` must not
+// throw: Asio's `||` waits for the first branch that *succeeds*, so a throwing op would wait out
+// the deadline.
 template <class T>
-net::awaitable<std::optional<T>> within(net::awaitable<T> op, std::chrono::milliseconds limit) {
+net::awaitable<std::optional<T>> within(net::awaitable<T> op, std::chrono::milliseconds limit,
+                                        QueueClock& clock) {
   using namespace net::experimental::awaitable_operators;
-  net::steady_timer deadline(co_await net::this_coro::executor, limit);
-  auto r = co_await (std::move(op) || deadline.async_wait(net::use_awaitable));
+  auto r = co_await (std::move(op) || wait_until(clock, clock.now() + limit));
   if (r.index() == 1) co_return std::nullopt;
   co_return std::get<0>(r);
 }
@@ -78,6 +89,7 @@ struct LeaderElector::State {
       : client(c),
         opts(std::move(o)),
         logger(opts.logger ? opts.logger : spdlog::default_logger()),
+        clock(opts.clock ? opts.clock : SteadyQueueClock::instance()),
         policy(opts.identity, opts.lease_duration),
         where(opts.lease_namespace + "/" + opts.lease_name) {
     if (opts.metrics)
@@ -89,7 +101,8 @@ struct LeaderElector::State {
   Client client;  // a handle of its own
   LeaderElectionOptions opts;
   std::shared_ptr<spdlog::logger> logger;
-  LeaderElectionPolicy policy;  // used by the one coroutine in acquire() or hold()
+  std::shared_ptr<QueueClock> clock;  // what every deadline and wait is measured on
+  LeaderElectionPolicy policy;        // used by the one coroutine in acquire() or hold()
   const std::string where;
   prometheus::Gauge* status = nullptr;
   ObjectPtr written;  // our last successful write: its resourceVersion allows a PUT without GET
@@ -123,14 +136,13 @@ struct LeaderElector::State {
     if (opts.on_new_leader) opts.on_new_leader(now_holder);
   }
 
-  void wrote(const LeaderElectionRecord& rec, ObjectPtr obj, steady::time_point now) {
+  void wrote(const LeaderElectionRecord& rec, ObjectPtr obj, time_point now) {
     policy.wrote(rec, now);
     written = std::move(obj);
     holder_seen();
   }
 
-  net::awaitable<void> put(const LeaderElectionRecord& rec, std::string_view rv,
-                           steady::time_point now) {
+  net::awaitable<void> put(const LeaderElectionRecord& rec, std::string_view rv, time_point now) {
     ObjectPtr obj = co_await client.replace(resources::leases, opts.lease_namespace,
                                             opts.lease_name, lease_json(opts, rec, rv));
     wrote(rec, std::move(obj), now);
@@ -138,7 +150,7 @@ struct LeaderElector::State {
 
   // PUTs `rec` on the resourceVersion of our last write, without reading first; false on a
   // conflict (someone wrote since, or a write of ours cut short landed after all).
-  net::awaitable<bool> put_on_written(const LeaderElectionRecord& rec, steady::time_point now) {
+  net::awaitable<bool> put_on_written(const LeaderElectionRecord& rec, time_point now) {
     try {
       co_await put(rec, written->meta().resource_version, now);
       co_return true;
@@ -151,10 +163,12 @@ struct LeaderElector::State {
 
   // One round of client-go's tryAcquireOrRenew. Throws on API and connection failures.
   net::awaitable<bool> attempt() {
-    const auto now = steady::now();
+    const auto now = clock->now();
     const std::string wall = micro_time(std::chrono::system_clock::now());
-    if (written && policy.lease_valid(now) && co_await put_on_written(*policy.next(now, wall), now))
-      co_return true;
+    if (policy.renew_without_read(now, written != nullptr)) {
+      const bool renewed = co_await put_on_written(*policy.next(now, wall), now);
+      if (renewed) co_return true;
+    }
     ObjectPtr current;
     try {
       current = co_await client.get(resources::leases, opts.lease_namespace, opts.lease_name);
@@ -197,7 +211,7 @@ struct LeaderElector::State {
   // An attempt bounded by `limit`; false on any failure (logged). stop() does not interrupt it: a
   // write cut short might have landed, leaving us holding a lease we do not know we hold.
   net::awaitable<bool> bounded_attempt(std::chrono::milliseconds limit) {
-    if (auto won = co_await within(attempt_logged(), limit)) co_return *won;
+    if (auto won = co_await within(attempt_logged(), limit, *clock)) co_return *won;
     logger->warn("lease {}: no answer within {} ms", where, limit.count());
     co_return false;
   }
@@ -211,18 +225,19 @@ struct LeaderElector::State {
       if (stopped) co_return false;
       w = wake;
     }
-    net::steady_timer t(co_await net::this_coro::executor, d);
-    co_await (t.async_wait(net::use_awaitable) || w->async_receive(net::use_awaitable));
+    co_await (wait_until(*clock, clock->now() + d) || w->async_receive(net::use_awaitable));
     co_return !is_stopped();
   }
 
   // One try at giving the lease up; false on failure (logged).
   net::awaitable<bool> release_once() {
-    const auto now = steady::now();
+    const auto now = clock->now();
     const std::string wall = micro_time(std::chrono::system_clock::now());
     try {
       std::optional<LeaderElectionRecord> rec = policy.release(wall);
-      if (!rec || !written || co_await put_on_written(*rec, now)) co_return true;
+      if (!rec || !written) co_return true;
+      const bool released = co_await put_on_written(*rec, now);
+      if (released) co_return true;
       // A renewal cut short may have landed after all: release what the server holds, if ours.
       ObjectPtr current =
           co_await client.get(resources::leases, opts.lease_namespace, opts.lease_name);
@@ -240,7 +255,8 @@ struct LeaderElector::State {
   // Gives the lease up so that a successor need not wait it out.
   net::awaitable<void> release() {
     if (!policy.is_leader()) co_return;
-    const std::optional<bool> released = co_await within(release_once(), opts.renew_deadline);
+    const std::optional<bool> released =
+        co_await within(release_once(), opts.renew_deadline, *clock);
     if (!released)
       logger->warn("lease {}: release got no answer within {} ms", where,
                    opts.renew_deadline.count());
@@ -287,22 +303,32 @@ net::awaitable<LeadershipEnd> LeaderElector::hold() {
   if (!st->leading.load()) throw std::logic_error("LeaderElector::hold() without acquire()");
   const auto retry = st->opts.retry_period;
   std::string lost;
-  while (armed && lost.empty() && co_await st->sleep(retry)) {
-    const auto deadline = steady::now() + st->opts.renew_deadline;
+  auto why = [&st](RenewalRound::Step step) {
+    return step == RenewalRound::Step::lost_holder
+               ? "the lease is held by " + st->policy.holder()
+               : fmt::format("no renewal succeeded within {} ms", st->opts.renew_deadline.count());
+  };
+  // GCC 12 evaluates a co_await in the right operand of && even when the left one is false: the
+  // waits stand in statements of their own.
+  while (armed && lost.empty()) {
+    const bool waited = co_await st->sleep(retry);
+    if (!waited) break;
+    const RenewalRound round(st->clock->now(), st->opts.renew_deadline, retry);
     for (;;) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
-      if (left <= 0ms) {
-        lost = fmt::format("no renewal succeeded within {} ms", st->opts.renew_deadline.count());
+      const RenewalRound::Decision before = round.before_attempt(st->clock->now());
+      if (before.step != RenewalRound::Step::attempt) {
+        lost = why(before.step);
         break;
       }
-      if (co_await st->bounded_attempt(left)) break;
+      if (co_await st->bounded_attempt(before.time)) break;
       if (st->is_stopped()) break;
-      if (!st->policy.is_leader()) {
-        lost = "the lease is held by " + st->policy.holder();
+      const RenewalRound::Decision after =
+          round.after_failure(st->clock->now(), st->policy.is_leader());
+      if (after.step != RenewalRound::Step::wait) {
+        lost = why(after.step);
         break;
       }
-      if (!co_await st->sleep(std::min<std::chrono::milliseconds>(retry, left))) break;
+      if (!co_await st->sleep(after.time)) break;
     }
   }
   if (!lost.empty()) {

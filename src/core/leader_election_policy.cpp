@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <ctime>
 
 namespace kcoro {
@@ -81,6 +82,10 @@ std::optional<LeaderElectionRecord> LeaderElectionPolicy::release(std::string_vi
   return r;
 }
 
+bool LeaderElectionPolicy::renew_without_read(time_point now, bool have_written) const noexcept {
+  return have_written && lease_valid(now);
+}
+
 bool LeaderElectionPolicy::is_leader() const noexcept {
   return observed_ && observed_->holder_identity == identity_;
 }
@@ -93,6 +98,23 @@ bool LeaderElectionPolicy::lease_valid(time_point now) const noexcept {
 const std::string& LeaderElectionPolicy::holder() const noexcept {
   static const std::string none;
   return observed_ ? observed_->holder_identity : none;
+}
+
+RenewalRound::RenewalRound(time_point start, std::chrono::milliseconds renew_deadline,
+                           std::chrono::milliseconds retry_period)
+    : deadline_(start + renew_deadline), retry_period_(retry_period) {}
+
+RenewalRound::Decision RenewalRound::before_attempt(time_point now) const {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now);
+  if (left <= std::chrono::milliseconds(0)) return {Step::lost_deadline};
+  return {Step::attempt, left};
+}
+
+RenewalRound::Decision RenewalRound::after_failure(time_point now, bool still_leader) const {
+  if (!still_leader) return {Step::lost_holder};
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now);
+  if (left <= std::chrono::milliseconds(0)) return {Step::lost_deadline};
+  return {Step::wait, std::min(retry_period_, left)};
 }
 
 }  // namespace kcoro

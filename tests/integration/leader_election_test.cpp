@@ -1,6 +1,7 @@
 // Leader election on the fake API server: one leader among candidates, release on stop and a
 // prompt successor, takeover only after expiry, loss when renewals fail or the lease is taken.
 #include "kcoro/leader_election.hpp"
+#include "kcoro/queue_clock.hpp"
 #include "kcoro/testing/fake_apiserver.hpp"
 
 #include "support/co_test.hpp"
@@ -14,6 +15,7 @@
 #include <atomic>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 namespace net = boost::asio;
@@ -191,6 +193,47 @@ TEST_CASE("leader election: leadership is lost when renewals fail for renew_dead
     CHECK(metrics->render().find("leader_election_master_status{name=\"sample-controller\"} 0") !=
           std::string::npos);
     // The lease stays as last written: a successor waits it out.
+    CHECK(stored_lease(server)->holder_identity == "a");
+  });
+}
+
+TEST_CASE("leader election: on virtual time, a failing round is lost exactly at renew_deadline") {
+  FakeApiServer server;
+  auto clock = std::make_shared<kcoro::ManualClock>();
+  auto o = candidate("a");
+  o.clock = clock;
+  // Moves virtual time only across the elector's waits between attempts (all one retry_period
+  // long here), never during its requests: those take real time, and virtual time stands still.
+  // It stops and is joined when the test leaves, however it leaves.
+  std::jthread driver([&](std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      const auto at = clock->next_alarm();
+      if (at && *at - clock->now() == o.retry_period) {
+        clock->set_time(*at);
+      } else {
+        std::this_thread::sleep_for(1ms);
+      }
+    }
+  });
+  co_run([&](auto ex) -> net::awaitable<void> {
+    kcoro::ClientOptions co;
+    co.retry.max_retries = 0;  // one request per attempt
+    Client client(ex, config_for(server), co);
+    LeaderElector a(client, o);
+    CHECK(co_await a.acquire());  // no lease yet: the first attempt takes it, without a wait
+    Fault f;
+    f.path_prefix = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
+    f.times = Fault::kAlways;
+    f.status = 500;
+    server.add_fault(f);
+    const auto start = clock->now();
+    CHECK(co_await a.hold() == LeadershipEnd::lost);
+    // A round begins one retry_period in (100 ms); its attempts fail and are retried every
+    // 100 ms; at its deadline, 1 s later, leadership is lost: not a tick sooner or later (GCC 12
+    // once made it one retry_period later, a co_await in a short-circuited && evaluated).
+    CHECK(clock->now() - start == 1100ms);
+    CHECK_FALSE(a.is_leader());
+    CHECK(server.stats().faults >= 9);  // an attempt at each of 100, 200, ..., 1000 ms
     CHECK(stored_lease(server)->holder_identity == "a");
   });
 }

@@ -136,3 +136,48 @@ TEST_CASE("leader election: a Lease whose spec has wrong types is an error namin
     CHECK(std::string(e.what()).find("/spec/leaseDurationSeconds") != std::string::npos);
   }
 }
+
+TEST_CASE("leader election: a renewal skips the read only while our written lease is valid") {
+  LeaderElectionPolicy p("me", 15s);
+  p.observe(std::nullopt, t0);
+  CHECK_FALSE(p.renew_without_read(t0, true));  // nothing of ours written yet
+  p.wrote(*p.next(t0, "W"), t0);
+  CHECK(p.renew_without_read(t0 + 14s, true));
+  CHECK_FALSE(p.renew_without_read(t0 + 14s, false));  // no write to PUT on
+  CHECK_FALSE(p.renew_without_read(t0 + 15s, true));   // expired by our own count: read first
+  p.observe(held_by("other"), t0 + 16s);
+  CHECK_FALSE(p.renew_without_read(t0 + 16s, true));
+}
+
+TEST_CASE("leader election: a renewal round retries every retry_period until renew_deadline") {
+  using Step = kcoro::RenewalRound::Step;
+  const kcoro::RenewalRound round(t0, 10s, 2s);
+  CHECK(round.deadline() == t0 + 10s);
+  // The first attempt may take the whole deadline.
+  auto d = round.before_attempt(t0);
+  CHECK(d.step == Step::attempt);
+  CHECK(d.time == 10s);
+  // A quick failure waits a retry period; the next attempt gets what is left.
+  d = round.after_failure(t0 + 100ms, true);
+  CHECK(d.step == Step::wait);
+  CHECK(d.time == 2s);
+  d = round.before_attempt(t0 + 2100ms);
+  CHECK(d.step == Step::attempt);
+  CHECK(d.time == 7900ms);
+  // Near the deadline the wait shrinks to what is left, and at the deadline the round is lost.
+  d = round.after_failure(t0 + 9s, true);
+  CHECK(d.step == Step::wait);
+  CHECK(d.time == 1s);
+  CHECK(round.before_attempt(t0 + 10s).step == Step::lost_deadline);
+  CHECK(round.after_failure(t0 + 10s, true).step == Step::lost_deadline);
+  // An attempt cut at the deadline is lost at once, without another wait.
+  CHECK(round.after_failure(t0 + 12s, true).step == Step::lost_deadline);
+}
+
+TEST_CASE("leader election: a round ends at once when another identity holds the lease") {
+  using Step = kcoro::RenewalRound::Step;
+  const kcoro::RenewalRound round(t0, 10s, 2s);
+  CHECK(round.after_failure(t0 + 1s, false).step == Step::lost_holder);
+  // Even past the deadline, the holder is the reason given.
+  CHECK(round.after_failure(t0 + 11s, false).step == Step::lost_holder);
+}
