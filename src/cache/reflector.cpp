@@ -148,8 +148,9 @@ awaitable<bool> Reflector::watch(const ReflectorPolicy::Action& a, ReflectorPoli
   }
   try {
     WatchStream w = co_await client_.watch(opts_.resource, opts_.ns, a.options);
-    if (streaming && !co_await put(*channel_, Delta{DeltaType::replace_begin, nullptr, {}})) {
-      co_return false;
+    if (streaming) {
+      const bool sent = co_await put(*channel_, Delta{DeltaType::replace_begin, nullptr, {}});
+      if (!sent) co_return false;
     }
     while (auto ev = co_await w.next()) {
       ++events;

@@ -57,7 +57,11 @@ class Session : public ConnectionHandle, public std::enable_shared_from_this<Ses
   awaitable<void> run(std::shared_ptr<Session> self) {
     try {
       if (co_await handshake()) {
-        while (!closed_ && co_await serve_one()) {
+        // Not `while (!closed_ && co_await serve_one())`: GCC 12 would serve one more request
+        // after the close.
+        while (!closed_) {
+          const bool more = co_await serve_one();
+          if (!more) break;
         }
       }
     } catch (const std::exception& e) {
