@@ -91,6 +91,7 @@ struct CacheOptions {
   std::chrono::milliseconds resync_period{0};
   /// Each watch asks the server to end it after a timeoutSeconds drawn from [min, max) (client-go's
   /// reflector: 5 to 10 minutes); the informer then resumes it from its last resourceVersion.
+  /// A max at or below min gives every watch exactly min.
   std::chrono::seconds min_watch_timeout{300};
   std::chrono::seconds max_watch_timeout{600};
 };

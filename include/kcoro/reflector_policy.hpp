@@ -43,6 +43,7 @@ struct ReflectorPolicyOptions {
   /// choice: cheap for the server, but served in one page). false: a consistent, paginated list
   /// of the most recent state (resourceVersion "", kube-rs's default).
   bool initial_list_from_cache = true;
+  /// Each watch's timeoutSeconds is drawn from [min, max); a max at or below min gives min.
   std::chrono::seconds min_watch_timeout{300};
   std::chrono::seconds max_watch_timeout{600};
   bool streaming_initial_list = false;

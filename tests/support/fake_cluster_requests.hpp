@@ -214,8 +214,9 @@ inline std::vector<std::string> item_names(const boost::json::value& list) {
   return out;
 }
 
-/// A manual steady clock for bookmarks and deadlines.
-struct ManualClock {
+/// A manual steady clock for bookmarks and deadlines, in the form FakeClusterOptions::clock takes
+/// (kcoro::ManualClock would bring Asio into the unit tier).
+struct ManualTime {
   std::shared_ptr<std::chrono::steady_clock::time_point> now =
       std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
   std::function<std::chrono::steady_clock::time_point()> fn() const {

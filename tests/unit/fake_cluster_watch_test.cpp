@@ -25,7 +25,7 @@ using kcoro::testing::FakeClusterOptions;
 using kcoro::testing::Watcher;
 
 TEST_CASE("FakeCluster conformance: watch lines, graceful delete and bookmarks") {
-  ManualClock clock;
+  ManualTime clock;
   FakeClusterOptions opts;
   opts.clock = clock.fn();
   opts.bookmark_interval = std::chrono::milliseconds(5000);
@@ -202,7 +202,7 @@ TEST_CASE("FakeCluster watch: selectors turn changes into ADDED/DELETED") {
 }
 
 TEST_CASE("FakeCluster watch: bookmarks and timeouts from an injected clock") {
-  ManualClock clock;
+  ManualTime clock;
   FakeClusterOptions opts;
   opts.clock = clock.fn();
   opts.bookmark_interval = std::chrono::milliseconds(1000);
