@@ -7,9 +7,11 @@
 // - Failures are exceptions at this boundary: a non-2xx answer is `kcoro::ApiError` (HTTP code and
 //   decoded Status; branch with is_not_found, is_conflict, ...); a connection, TLS, DNS or timeout
 //   failure is `std::system_error` with a kcoro::errc code and a message naming the server.
-// - Idempotent requests (get, list) are retried on 429 and 5xx, honouring Retry-After, with a
-//   bounded backoff (ClientOptions::retry). Writes are never retried blindly: only when the
-//   request provably did not reach the server (a pooled connection the server had closed).
+// - Idempotent requests (get, list) are retried on 408, 429 and 5xx, honouring Retry-After, with
+//   a bounded backoff (ClientOptions::retry). Writes are never retried blindly: only when the
+//   request provably did not reach the server (a pooled connection the server had closed). A 401
+//   is retried once when the credentials can be refreshed. kcoro/request_policy.hpp has the
+//   rules.
 // - Ordinary requests share a bounded keep-alive pool; a watch or a streamed list holds its own
 //   connection until it ends. Bodies are decoded as they arrive (WatchDecoder, ListDecoder); a
 //   list or watch has no whole-body deadline, only a per-read idle timeout.
@@ -38,6 +40,7 @@
 #include "kcoro/list_decoder.hpp"
 #include "kcoro/metrics.hpp"
 #include "kcoro/object.hpp"
+#include "kcoro/request_policy.hpp"
 #include "kcoro/resource.hpp"
 #include "kcoro/watch_decoder.hpp"
 
@@ -56,14 +59,6 @@ namespace kcoro {
 
 template <class T>
 using awaitable = boost::asio::awaitable<T>;
-
-/// Retries of idempotent requests on 429, 5xx and connection failures.
-struct RetryPolicy {
-  int max_retries = 4;                       ///< 0 disables retries.
-  std::chrono::milliseconds base{200};       ///< First backoff; doubles per retry.
-  std::chrono::milliseconds cap{5000};       ///< Largest backoff.
-  std::chrono::seconds max_retry_after{60};  ///< A larger Retry-After is capped to this.
-};
 
 struct ClientOptions {
   /// Deadline of an ordinary request, from connect to the end of its body.
