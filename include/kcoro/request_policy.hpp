@@ -5,8 +5,8 @@
 // - A response of 408, 429 or 5xx to an idempotent request is retried, up to
 //   RetryPolicy::max_retries times: after the Retry-After the server sent (capped at
 //   max_retry_after), otherwise after `base * 2^retries` capped at `cap` and jittered into
-//   [d/2, d]. A non-idempotent request (POST, PATCH) gets such an answer back: it may have been
-//   carried out.
+//   [d/2, d]. A write (the Client's POST, PUT, PATCH and DELETE) gets such an answer back: it
+//   may have been carried out.
 // - A 401 is tried once more, at once, if the shell can refresh the credentials (an exec plugin,
 //   a rotated token file); otherwise, or a second time, it is the answer.
 // - A connection failure (refused, reset, timed out) is retried like a 5xx for an idempotent

@@ -88,6 +88,28 @@ inline uint64_t find_escaped(uint64_t backslash, uint64_t& escaped_carry) noexce
   return (even_bits ^ invert) & follows_escape;
 }
 
+// Bit i of the result: the xor of bits 0..i of x (which bytes lie between an odd and an even
+// quote), by shifts anywhere, or by one carry-less multiplication.
+inline uint64_t prefix_xor_shifts(uint64_t x) noexcept {
+  x ^= x << 1;
+  x ^= x << 2;
+  x ^= x << 4;
+  x ^= x << 8;
+  x ^= x << 16;
+  x ^= x << 32;
+  return x;
+}
+
+#if KCORO_SCAN_X86
+KCORO_SCAN_TARGET_REGION("pclmul")
+inline uint64_t prefix_xor_clmul(uint64_t x) noexcept {
+  const __m128i all = _mm_set1_epi8(static_cast<char>(0xFF));
+  const __m128i r = _mm_clmulepi64_si128(_mm_set_epi64x(0, static_cast<int64_t>(x)), all, 0);
+  return static_cast<uint64_t>(_mm_cvtsi128_si64(r));
+}
+KCORO_SCAN_TARGET_END
+#endif
+
 #if KCORO_SCAN_X86
 namespace avx512 {
 KCORO_SCAN_TARGET_REGION("avx512f,avx512bw,avx2,bmi,bmi2,pclmul,popcnt,lzcnt")
@@ -105,9 +127,7 @@ inline Masks classify(const char* p) noexcept {
   return m;
 }
 inline uint64_t prefix_xor(uint64_t x) noexcept {
-  const __m128i all = _mm_set1_epi8(static_cast<char>(0xFF));
-  const __m128i r = _mm_clmulepi64_si128(_mm_set_epi64x(0, static_cast<int64_t>(x)), all, 0);
-  return static_cast<uint64_t>(_mm_cvtsi128_si64(r));
+  return prefix_xor_clmul(x);
 }
 #include "core/bracket_scan_blocks.inc"
 KCORO_SCAN_TARGET_END
@@ -138,9 +158,7 @@ inline Masks classify(const char* p) noexcept {
   return m;
 }
 inline uint64_t prefix_xor(uint64_t x) noexcept {
-  const __m128i all = _mm_set1_epi8(static_cast<char>(0xFF));
-  const __m128i r = _mm_clmulepi64_si128(_mm_set_epi64x(0, static_cast<int64_t>(x)), all, 0);
-  return static_cast<uint64_t>(_mm_cvtsi128_si64(r));
+  return prefix_xor_clmul(x);
 }
 #include "core/bracket_scan_blocks.inc"
 KCORO_SCAN_TARGET_END
@@ -168,13 +186,7 @@ inline Masks classify(const char* p) noexcept {
   return m;
 }
 inline uint64_t prefix_xor(uint64_t x) noexcept {
-  x ^= x << 1;
-  x ^= x << 2;
-  x ^= x << 4;
-  x ^= x << 8;
-  x ^= x << 16;
-  x ^= x << 32;
-  return x;
+  return prefix_xor_shifts(x);
 }
 #include "core/bracket_scan_blocks.inc"
 }  // namespace sse2
@@ -195,13 +207,7 @@ inline Masks classify(const char* p) noexcept {
   return m;
 }
 inline uint64_t prefix_xor(uint64_t x) noexcept {
-  x ^= x << 1;
-  x ^= x << 2;
-  x ^= x << 4;
-  x ^= x << 8;
-  x ^= x << 16;
-  x ^= x << 32;
-  return x;
+  return prefix_xor_shifts(x);
 }
 #include "core/bracket_scan_blocks.inc"
 }  // namespace portable
