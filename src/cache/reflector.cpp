@@ -43,7 +43,7 @@ std::string resource_label(const Resource& r) {
 }
 
 // Sends without a coroutine frame when there is room.
-awaitable<bool> put(DeltaChannel& ch, Delta d) {
+awaitable<bool> send(DeltaChannel& ch, Delta d) {
   if (ch.try_send(d)) co_return true;
   co_return co_await ch.send(std::move(d));
 }
@@ -110,14 +110,14 @@ awaitable<bool> Reflector::list(const ReflectorPolicy::Action& a, ReflectorPolic
   count_list();
   try {
     ListStream stream = client_.list_all(opts_.resource, opts_.ns, a.options);
-    if (!co_await put(*channel_, Delta{DeltaType::replace_begin, nullptr, {}})) co_return false;
+    if (!co_await send(*channel_, Delta{DeltaType::replace_begin, nullptr, {}})) co_return false;
     while (ObjectPtr obj = co_await stream.next()) {
-      if (!co_await put(*channel_, Delta{DeltaType::replace_item, std::move(obj), {}})) {
+      if (!co_await send(*channel_, Delta{DeltaType::replace_item, std::move(obj), {}})) {
         co_return false;
       }
     }
     const std::string rv = stream.meta().resource_version;
-    if (!co_await put(*channel_, Delta{DeltaType::replace_end, nullptr, rv})) co_return false;
+    if (!co_await send(*channel_, Delta{DeltaType::replace_end, nullptr, rv})) co_return false;
     listed_ = true;
     next = policy_.on_list_done(rv, ReflectorPolicy::Clock::now());
     co_return true;
@@ -149,7 +149,7 @@ awaitable<bool> Reflector::watch(const ReflectorPolicy::Action& a, ReflectorPoli
   try {
     WatchStream w = co_await client_.watch(opts_.resource, opts_.ns, a.options);
     if (streaming) {
-      const bool sent = co_await put(*channel_, Delta{DeltaType::replace_begin, nullptr, {}});
+      const bool sent = co_await send(*channel_, Delta{DeltaType::replace_begin, nullptr, {}});
       if (!sent) co_return false;
     }
     while (auto ev = co_await w.next()) {
@@ -189,7 +189,7 @@ awaitable<bool> Reflector::watch(const ReflectorPolicy::Action& a, ReflectorPoli
         d = Delta{t, std::move(ev->object), {}};
         policy_.on_event(rv);
       }
-      if (!co_await put(*channel_, std::move(d))) co_return false;
+      if (!co_await send(*channel_, std::move(d))) co_return false;
     }
     bump(restarts_);
     next = policy_.on_watch_ended(started, events, ReflectorPolicy::Clock::now());

@@ -223,8 +223,8 @@ EventHandler make_handler(std::weak_ptr<Queue> weak, Predicate pred, Source src)
   return h;
 }
 
-void apply(ControllerState& st, const std::string& key, const QueueOps& ops, Result::Kind kind,
-           const std::string& message, int retries) {
+void apply_queue_ops(ControllerState& st, const std::string& key, const QueueOps& ops,
+                     Result::Kind kind, const std::string& message, int retries) {
   Queue& q = *st.queue;
   const std::string& name = st.opts.name;
   for (const QueueOp& op : ops) {
@@ -298,7 +298,8 @@ net::awaitable<void> process(ControllerState& st, const std::string& key) {
     if (kind == Result::Kind::error || kind == Result::Kind::terminal) m.errors->Increment();
     if (kind == Result::Kind::terminal) m.terminal->Increment();
   }
-  apply(st, key, retry_policy(kind, after, retries, st.opts.max_retries), kind, message, retries);
+  apply_queue_ops(st, key, retry_policy(kind, after, retries, st.opts.max_retries), kind, message,
+                  retries);
   q.done(key);
 }
 
