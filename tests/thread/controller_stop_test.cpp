@@ -6,7 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -27,9 +27,18 @@ struct StopFixture {
   std::vector<std::string> steps;
   std::chrono::milliseconds reconcile_for{50};
 
+  kcoro::Controller* controller = nullptr;
+
   kcoro::Reconciler reconciler() {
     return [this](const kcoro::Request& req, kcoro::Context&) -> asio::awaitable<Result> {
       steps.push_back("start " + req.name);
+      if (steps.size() == 1) {
+        // The stop comes once the first reconcile has started, whatever the machine's load.
+        asio::post(co_await asio::this_coro::executor, [this] {
+          steps.push_back("stop");
+          controller->stop();
+        });
+      }
       asio::steady_timer t(co_await asio::this_coro::executor, reconcile_for);
       try {
         co_await t.async_wait(asio::use_awaitable);
@@ -45,6 +54,7 @@ struct StopFixture {
   void run(kcoro::ControllerOptions o) {
     o.metrics = nullptr;
     kcoro::Controller c(client, io.get_executor(), reconciler(), o);
+    controller = &c;
     c.enqueue({"ns", "a"});
     c.enqueue({"ns", "b"});  // queued behind a: never started
     bool ended = false;
@@ -52,15 +62,6 @@ struct StopFixture {
       ended = true;
       if (e) std::rethrow_exception(e);
     });
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-          asio::steady_timer t(co_await asio::this_coro::executor, 10ms);
-          co_await t.async_wait(asio::use_awaitable);
-          steps.push_back("stop");
-          c.stop();
-        },
-        asio::detached);
     io.run_for(5s);
     CHECK(ended);
   }

@@ -94,9 +94,18 @@ TEST_CASE("controller: 8 workers on 4 threads never run a key twice at once") {
     t.join();
   scraper.join();
 
+  // Waits until every key's last add has been seen by a reconcile and the queue is empty. The
+  // three lengths are read one after another, so an empty reading alone can miss a key moving
+  // from the delayed set to the queue; the last adds cannot be missed that way.
   auto& q = ctl.queue();
+  const auto all_seen = [&] {
+    std::lock_guard lk(mu);
+    for (int i = 0; i < kKeys; ++i)
+      if (seen[std::to_string(i)] != last_add[static_cast<std::size_t>(i)].load()) return false;
+    return true;
+  };
   const auto deadline = std::chrono::steady_clock::now() + 20s;
-  while ((q.len() || q.processing_len() || q.delayed_len()) &&
+  while ((q.len() || q.processing_len() || q.delayed_len() || !all_seen()) &&
          std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(1ms);
   ctl.stop();
