@@ -13,7 +13,9 @@
 //   request, and for any request when it broke a pooled keep-alive connection before the request
 //   was written (the server had closed it while idle): the first such retry at once, with a
 //   fresh connection, the later ones after the backoff.
-// - Anything else is the answer. The jitter is passed in as a draw from [0, 1), so tests pick it.
+// - Anything else is the answer. A jittered wait is placed by a draw from [0, 1) that the shell
+//   makes only then (Decision::wait), so a request answered at once costs no draw and tests pick
+//   the draw.
 // - Not thread-safe: one instance per request.
 #pragma once
 
@@ -42,23 +44,25 @@ class RequestPolicy {
   };
   struct Decision {
     Action action;
-    std::chrono::milliseconds delay{0};
+    std::chrono::milliseconds delay{0};  ///< the wait before a retry; when jittered, the longest
+    bool jittered = false;               ///< the wait is drawn from [delay/2, delay]
+    /// The wait before the retry, placed by `u` in [0, 1) when jittered.
+    std::chrono::milliseconds wait(double u) const noexcept;
   };
 
   RequestPolicy(RetryPolicy retry, bool idempotent) noexcept;
 
   /// The headers of a response arrived: its status, and Retry-After in seconds when sent.
-  /// `jitter` in [0, 1) places the backoff in [d/2, d].
-  Decision on_response(int status, std::optional<int64_t> retry_after, double jitter) noexcept;
+  Decision on_response(int status, std::optional<int64_t> retry_after) noexcept;
   /// The exchange failed on the connection. `pooled`: on a reused keep-alive connection;
   /// `written`: after the whole request was written.
-  Decision on_connection_failure(bool pooled, bool written, double jitter) noexcept;
+  Decision on_connection_failure(bool pooled, bool written) noexcept;
 
   /// Retries decided so far (a reauthentication counts as one).
   int retries() const noexcept { return retries_; }
 
  private:
-  std::chrono::milliseconds backoff(double jitter) const noexcept;
+  std::chrono::milliseconds backoff() const noexcept;
 
   RetryPolicy retry_;
   bool idempotent_;

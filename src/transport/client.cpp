@@ -69,10 +69,10 @@ awaitable<Client::Impl::Opened> Client::Impl::open(std::string_view method, std:
       conn->keep_alive = parser->get().keep_alive();
       o.conn = std::move(conn);
       o.parser = std::move(parser);
-      const RequestPolicy::Decision d = policy.on_response(o.status, o.retry_after, jitter_draw());
+      const RequestPolicy::Decision d = policy.on_response(o.status, o.retry_after);
       if (d.action == RequestPolicy::Action::retry) {
         co_await drain(o);
-        co_await sleep(d.delay);
+        co_await sleep(d.wait(d.jittered ? jitter_draw() : 0.0));
         continue;
       }
       if (d.action == RequestPolicy::Action::reauthenticate && credentials.invalidate()) {
@@ -83,10 +83,9 @@ awaitable<Client::Impl::Opened> Client::Impl::open(std::string_view method, std:
     } catch (const std::system_error& e) {
       if (!recorded) record(method, "<error>", start);
       if (detail::is_cancelled(e)) throw;
-      const RequestPolicy::Decision d =
-          policy.on_connection_failure(conn && conn->reused, wrote, jitter_draw());
+      const RequestPolicy::Decision d = policy.on_connection_failure(conn && conn->reused, wrote);
       if (d.action != RequestPolicy::Action::retry) throw;
-      delay = d.delay;
+      delay = d.wait(d.jittered ? jitter_draw() : 0.0);
     }
     if (delay.count() > 0) co_await sleep(delay);
   }
