@@ -23,7 +23,8 @@ ScanIsa detect() noexcept {
 #endif
 }
 
-// Read on every scan(): relaxed, as it only ever names a variant this CPU runs.
+// Read when a decoder or a BracketScan is made: relaxed, as it only ever names a variant this
+// CPU runs.
 std::atomic<ScanIsa>& active() noexcept {
   static std::atomic<ScanIsa> isa{best_scan_isa()};
   return isa;

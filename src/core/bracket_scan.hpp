@@ -220,8 +220,19 @@ struct BracketScan {
   uint64_t in_string_carry = 0;  // all ones: the next block starts inside a string
   int64_t depth = 0;
   bool non_ascii = false;  // a byte < 0x20 or >= 0x80 was seen (in or out of strings)
+  ScanIsa isa;             // the variant scan() runs, chosen once: decoders pass theirs in
+
+  BracketScan() noexcept : isa(scan_isa()) {}
+  explicit BracketScan(ScanIsa variant) noexcept : isa(variant) {}
 
   bool in_string() const noexcept { return in_string_carry != 0; }
+  /// Back to the start of a value, with the same variant.
+  void reset() noexcept {
+    escaped_carry = 0;
+    in_string_carry = 0;
+    depth = 0;
+    non_ascii = false;
+  }
 
   /// Scans [p, p + n). For each '{', '[', '}', ']' and ',' outside strings at which the depth is
   /// at most `shallow` (for an opening bracket the depth before it, for a closing one the depth
@@ -234,7 +245,7 @@ struct BracketScan {
     bracket::State st{escaped_carry, in_string_carry, depth, non_ascii};
     std::size_t r;
 #if KCORO_SCAN_X86
-    switch (scan_isa()) {
+    switch (isa) {
       case ScanIsa::avx512:
         r = bracket::avx512::scan_blocks(p, n, shallow, mark, st);
         break;

@@ -29,7 +29,7 @@ class Capture {
 
   void begin(char first) {
     buf_.clear();
-    scan_ = detail::BracketScan{};
+    scan_.reset();
     marks_.clear();
     marks_overflow_ = false;
     depth_ = 0;

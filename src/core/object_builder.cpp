@@ -241,7 +241,7 @@ simdjson::error_code ObjectBuilder::scan_metadata(od::object md, bool strip) {
         e = v.get_array().get(a);
         return e ? e : simdjson::INCORRECT_TYPE;
       }
-      BracketScan skip;
+      BracketScan skip(scan_isa_);
       const std::size_t rest = static_cast<std::size_t>(end_ - value - 1);
       const std::size_t used =
           skip.scan(value + 1, rest, -1, [](std::size_t, char, int64_t) { return true; });

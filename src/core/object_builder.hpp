@@ -92,7 +92,8 @@ struct ObjectBuilder {
   ObjectPtr build_plain(const char* begin, const char* end, Error& err, bool require_name);
 
   const char* base_ = nullptr;
-  const char* end_ = nullptr;  // the end of the document scan_metadata's object is in
+  const char* end_ = nullptr;      // the end of the document scan_metadata's object is in
+  ScanIsa scan_isa_ = scan_isa();  // the bracket scanner's variant, read once
   Str kind_, api_version_, ns_, name_, generate_name_, uid_, rv_, created_, deleted_;
   int64_t generation_ = 0;
   std::optional<int64_t> grace_;

@@ -55,6 +55,7 @@ struct WatchDecoder::Impl {
   uint64_t pending_offset = 0;   // stream offset of pending's first byte
   bool skipping = false;         // dropping the rest of an over-long line
   // The fast path's scratch, reused across events.
+  detail::ScanIsa scan_isa = detail::scan_isa();  // the bracket scanner's variant, read once
   std::vector<detail::JsonMark> marks;
   std::vector<detail::JsonField> fields;
 
@@ -165,7 +166,7 @@ struct WatchDecoder::Impl {
                                  std::vector<WatchEvent>& out) {
     constexpr std::nullopt_t general = std::nullopt;
     marks.clear();
-    detail::BracketScan scan;
+    detail::BracketScan scan(scan_isa);
     const std::size_t stop = scan.scan(data, len, 3, [&](std::size_t at, char c, int64_t depth) {
       marks.push_back({static_cast<uint32_t>(at), c, static_cast<int8_t>(depth)});
       return marks.size() < 8192;
