@@ -18,7 +18,8 @@
 //   on the thread that stopped, and completes every wait_for_stop(). Callbacks stop controllers
 //   and informers (both stop from any thread); `main` then winds down and returns.
 // - Memory. Every `memory_trim_interval` (default 30 s; 0: never) a thread of the runtime hands the
-//   allocator's free pages back to the system (glibc's malloc_trim; elsewhere nothing). A burst
+//   allocator's free pages back to the system (glibc's malloc_trim; with another C library no
+//   such thread is started, and memory_trims() stays 0). A burst
 //   of objects in flight (a relist, a full delta channel) otherwise leaves the process's RSS at
 //   the burst's height for as long as it runs, as Go's scavenger exists to prevent. The trim
 //   runs on a thread no executor runs on, but holds each allocator arena's lock while it walks

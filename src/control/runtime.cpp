@@ -70,11 +70,15 @@ void run_context(net::io_context& ctx, spdlog::logger& log) {
 // Hands the allocator's free pages back to the system. glibc keeps freed memory in its arenas
 // (only the top of each heap shrinks on its own); malloc_trim(0) also releases the whole pages
 // inside free chunks.
-void trim_memory() {
 #if defined(__GLIBC__)
+constexpr bool kTrims = true;
+void trim_memory() {
   ::malloc_trim(0);
-#endif
 }
+#else
+constexpr bool kTrims = false;  // no trimmer thread is started: it would have nothing to do
+void trim_memory() {}
+#endif
 
 }  // namespace
 
@@ -295,7 +299,7 @@ int Runtime::run(net::awaitable<void> main) {
   }
   for (int i = 1; i < s.opts.io_threads; ++i)
     s.threads.emplace_back([&s] { run_context(s.io, *s.log); });
-  if (s.opts.memory_trim_interval.count() > 0)
+  if (kTrims && s.opts.memory_trim_interval.count() > 0)
     s.trimmer = std::thread([&s] { s.trim_until_stopped(); });
   run_context(s.io, *s.log);
   s.finish();

@@ -240,10 +240,14 @@ TEST_CASE("runtime: freed memory goes back to the system every memory_trim_inter
     resident_trimmed = resident_bytes();
     std::free(blocks.back());
   }()) == 0);
+#if defined(__GLIBC__)
   CHECK(trims >= 2);
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   // glibc's allocator (a sanitizer's has its own): the freed pages left the process.
   CHECK(resident_held - resident_trimmed > 32L << 20);
+#endif
+#else
+  CHECK(trims == 0);  // nothing to trim with: no trimmer runs
 #endif
 }
 
