@@ -14,7 +14,8 @@
 //   rules.
 // - Ordinary requests share a bounded keep-alive pool; a watch or a streamed list holds its own
 //   connection until it ends. Bodies are decoded as they arrive (WatchDecoder, ListDecoder); a
-//   list or watch has no whole-body deadline, only a per-read idle timeout.
+//   list or watch has no whole-body deadline, only a per-read idle timeout. The bytes travel
+//   over a ByteStream that ClientOptions::connect may replace (kcoro/transport.hpp).
 // - Cancellation: every awaitable honours Asio's per-operation cancellation (the cancellation slot
 //   of the awaiting coroutine, e.g. through `asio::experimental::awaitable_operators` or
 //   `co_spawn` with `bind_cancellation_slot`). A cancelled request closes its socket and throws
@@ -42,6 +43,7 @@
 #include "kcoro/object.hpp"
 #include "kcoro/request_policy.hpp"
 #include "kcoro/resource.hpp"
+#include "kcoro/transport.hpp"
 #include "kcoro/watch_decoder.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -75,6 +77,8 @@ struct ClientOptions {
   std::chrono::seconds token_file_refresh{60};
   /// Where the rest_client_* series go (see the contract); nullptr records nothing.
   std::shared_ptr<MetricsRegistry> metrics = MetricsRegistry::global();
+  /// Opens each connection (kcoro/transport.hpp); unset: TCP, then TLS for https.
+  ConnectFunction connect{};
 };
 
 /// A JSON document to send: text, or a boost::json::value serialised once.

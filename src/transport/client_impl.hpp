@@ -149,9 +149,18 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       std::lock_guard lock(mu);
       ctx = tls;
     }
-    auto c = std::make_unique<Connection>(ex, endpoint, ctx);
-    co_await c->connect(opts.request_timeout);
-    co_return c;
+    // One co_await per statement: GCC 12 mishandles one inside a conditional expression.
+    std::unique_ptr<ByteStream> stream;
+    if (opts.connect) {
+      stream = co_await opts.connect(ex, endpoint, opts.request_timeout);
+    } else {
+      stream = co_await detail::connect_asio(ex, endpoint, std::move(ctx), opts.request_timeout);
+    }
+    if (!stream) {
+      throw std::system_error(make_error_code(errc::connection_failed),
+                              "connect to " + endpoint.display + ": the transport gave no stream");
+    }
+    co_return std::make_unique<Connection>(ex, endpoint, std::move(stream));
   }
 
   void release(std::unique_ptr<Connection> c) {

@@ -5,8 +5,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 
 #include <openssl/ssl.h>
+
+#include <variant>
 
 namespace kcoro::detail {
 
@@ -92,36 +95,64 @@ std::shared_ptr<ssl::context> make_tls_context(const ClusterConfig& cfg, std::st
   return ctx;
 }
 
-Connection::Connection(net::any_io_executor ex, const Endpoint& ep,
-                       std::shared_ptr<ssl::context> tls)
-    : executor_(ex),
-      endpoint_(ep),
-      tls_(std::move(tls)),
-      stream_(std::in_place_index<0>, ex),
-      body_buf_(new char[body_read_size]) {
-  if (endpoint_.tls) stream_.emplace<1>(beast::tcp_stream(ex), *tls_);
-  // Beast sizes each socket read by the buffer's free capacity: without room reserved up front
-  // a watch is read ~512 bytes per system call.
-  buffer_.reserve(read_buffer_size);
-}
+namespace {
 
-beast::tcp_stream& Connection::tcp() noexcept {
-  if (auto* s = std::get_if<1>(&stream_)) return beast::get_lowest_layer(*s);
-  return std::get<0>(stream_);
-}
+// TCP, then TLS for https: the default ByteStream.
+class AsioByteStream final : public ByteStream {
+ public:
+  AsioByteStream(net::any_io_executor ex, const Endpoint& ep, std::shared_ptr<ssl::context> tls)
+      : endpoint_(ep), tls_(std::move(tls)), stream_(std::in_place_index<0>, ex) {
+    if (endpoint_.tls) stream_.emplace<1>(beast::tcp_stream(ex), *tls_);
+  }
 
-bool Connection::is_open() const noexcept {
-  return const_cast<Connection*>(this)->tcp().socket().is_open();
-}
+  awaitable<void> connect(std::chrono::milliseconds timeout);
 
-void Connection::close() noexcept {
-  boost::system::error_code ec;
-  tcp().socket().shutdown(net::ip::tcp::socket::shutdown_both, ec);
-  tcp().socket().close(ec);
-}
+  awaitable<void> write(std::string_view bytes, std::chrono::milliseconds timeout) override {
+    tcp().expires_after(timeout);
+    auto [ec, n] = co_await std::visit(
+        [&](auto& s) { return net::async_write(s, net::buffer(bytes), use_tuple); }, stream_);
+    if (ec) throw_transport(endpoint_, "send request to", ec);
+  }
 
-awaitable<void> Connection::connect(std::chrono::milliseconds timeout) {
-  net::ip::tcp::resolver resolver(executor_);
+  awaitable<std::size_t> read_some(std::span<char> into,
+                                   std::chrono::milliseconds timeout) override {
+    // Every operation sets its own deadline: an expiry left from an earlier one would fail the
+    // next operation at once (Beast's tcp_stream).
+    tcp().expires_after(timeout);
+    auto [ec, n] = co_await std::visit(
+        [&](auto& s) {
+          return s.async_read_some(net::buffer(into.data(), into.size()), use_tuple);
+        },
+        stream_);
+    if (n > 0) co_return n;  // an error that came with bytes shows again on the next read
+    // The server closed: the end of a body delimited by the connection, or a cut.
+    if (ec == net::error::eof || ec == net::ssl::error::stream_truncated) co_return 0;
+    throw_transport(endpoint_, "read from", ec ? ec : make_error_code(net::error::eof));
+  }
+
+  void close() noexcept override {
+    boost::system::error_code ec;
+    tcp().socket().shutdown(net::ip::tcp::socket::shutdown_both, ec);
+    tcp().socket().close(ec);
+  }
+
+  bool is_open() const noexcept override {
+    return const_cast<AsioByteStream*>(this)->tcp().socket().is_open();
+  }
+
+ private:
+  beast::tcp_stream& tcp() noexcept {
+    if (auto* s = std::get_if<1>(&stream_)) return beast::get_lowest_layer(*s);
+    return std::get<0>(stream_);
+  }
+
+  Endpoint endpoint_;
+  std::shared_ptr<ssl::context> tls_;
+  std::variant<beast::tcp_stream, beast::ssl_stream<beast::tcp_stream>> stream_;
+};
+
+awaitable<void> AsioByteStream::connect(std::chrono::milliseconds timeout) {
+  net::ip::tcp::resolver resolver(tcp().get_executor());
   auto [rec, results] =
       co_await resolver.async_resolve(endpoint_.host, std::to_string(endpoint_.port), use_tuple);
   if (rec) throw_transport(endpoint_, "resolve", rec);
@@ -145,20 +176,85 @@ awaitable<void> Connection::connect(std::chrono::milliseconds timeout) {
   tcp().expires_never();
 }
 
+}  // namespace
+
+awaitable<std::unique_ptr<ByteStream>> connect_asio(net::any_io_executor ex, const Endpoint& ep,
+                                                    std::shared_ptr<ssl::context> tls,
+                                                    std::chrono::milliseconds timeout) {
+  auto s = std::make_unique<AsioByteStream>(std::move(ex), ep, std::move(tls));
+  co_await s->connect(timeout);
+  co_return s;
+}
+
+Connection::Connection(net::any_io_executor ex, const Endpoint& ep,
+                       std::unique_ptr<ByteStream> stream)
+    : executor_(std::move(ex)),
+      endpoint_(ep),
+      stream_(std::move(stream)),
+      body_buf_(new char[body_read_size]) {
+  // Each read is sized by the buffer's free capacity: without room reserved up front a watch is
+  // read a few hundred bytes per system call.
+  buffer_.reserve(read_buffer_size);
+}
+
+awaitable<bool> Connection::fill(std::chrono::milliseconds timeout) {
+  const std::size_t room = std::max<std::size_t>(buffer_.capacity() - buffer_.size(), 16384);
+  const net::mutable_buffer b = buffer_.prepare(room);
+  const std::size_t n =
+      co_await stream_->read_some(std::span<char>(static_cast<char*>(b.data()), b.size()), timeout);
+  buffer_.commit(n);
+  co_return n > 0;
+}
+
 awaitable<void> Connection::write(http::request<http::string_body>& req,
                                   std::chrono::milliseconds timeout) {
-  tcp().expires_after(timeout);
-  auto [ec, n] =
-      co_await std::visit([&](auto& s) { return http::async_write(s, req, use_tuple); }, stream_);
-  if (ec) throw_transport(endpoint_, "send request to", ec);
+  // Serialised whole, then written whole: the stream sees one write per request.
+  request_bytes_.clear();
+  http::serializer<true, http::string_body> sr{req};
+  boost::system::error_code ec;
+  do {
+    sr.next(ec, [&](boost::system::error_code& next_ec, const auto& buffers) {
+      next_ec = {};
+      std::size_t n = 0;
+      for (const auto b : beast::buffers_range_ref(buffers)) {
+        request_bytes_.append(static_cast<const char*>(b.data()), b.size());
+        n += b.size();
+      }
+      sr.consume(n);
+    });
+  } while (!ec && !sr.is_done());
+  if (ec) throw_transport(endpoint_, "serialise request to", ec);
+  co_await stream_->write(request_bytes_, timeout);
 }
 
 awaitable<void> Connection::read_header(http::response_parser<http::buffer_body>& parser,
                                         std::chrono::milliseconds timeout) {
-  tcp().expires_after(timeout);
-  auto [ec, n] = co_await std::visit(
-      [&](auto& s) { return http::async_read_header(s, buffer_, parser, use_tuple); }, stream_);
-  if (ec) throw_transport(endpoint_, "read response from", ec);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (buffer_.size() > 0) {
+      // Not eager yet: put() stops at the end of the header.
+      boost::system::error_code ec;
+      const std::size_t used = parser.put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (parser.is_header_done()) break;
+      if (ec && ec != http::error::need_more) throw_transport(endpoint_, "read response from", ec);
+    }
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      throw_transport(endpoint_, "read response from", make_error_code(beast::error::timeout));
+    }
+    const bool more = co_await fill(left);
+    if (!more) {
+      // Closed before the header ended: nothing at all is a stale keep-alive connection's sign.
+      boost::system::error_code ec = http::error::end_of_stream;
+      if (parser.got_some()) {
+        parser.put_eof(ec);
+        if (!ec) ec = http::error::partial_message;
+      }
+      throw_transport(endpoint_, "read response from", ec);
+    }
+  }
   // Eager: one put() parses every chunk already received (see read_some).
   parser.eager(true);
 }
@@ -166,7 +262,7 @@ awaitable<void> Connection::read_header(http::response_parser<http::buffer_body>
 // The body is parsed here rather than with http::async_read_some, which ends after one parse
 // step (one chunk of a watch: one completion, a post and a trip through the reactor per event)
 // and, with eager parsing, waits for more bytes even when it already has body data to return.
-// Here every chunk already received goes into the body buffer at once, and the socket is read
+// Here every chunk already received goes into the body buffer at once, and the stream is read
 // only when nothing parsed is left to return.
 awaitable<std::string_view> Connection::read_some(http::response_parser<http::buffer_body>& parser,
                                                   std::chrono::milliseconds idle) {
@@ -188,24 +284,14 @@ awaitable<std::string_view> Connection::read_some(http::response_parser<http::bu
       if (got > 0) co_return std::string_view(body_buf_.get(), got);
     }
     if (!need_more) continue;  // progress without body bytes (a chunk header): parse on
-    tcp().expires_after(idle);
-    const std::size_t room = std::max<std::size_t>(buffer_.capacity() - buffer_.size(), 16384);
-    auto [ec, n] = co_await std::visit(
-        [&](auto& s) { return s.async_read_some(buffer_.prepare(room), use_tuple); }, stream_);
-    if (n > 0) {
-      buffer_.commit(n);
-      continue;  // parse what came; an error with it shows again on the next read
-    }
-    if (ec == net::error::eof || ec == net::ssl::error::stream_truncated) {
+    const bool more = co_await fill(idle);
+    if (!more) {
       // The server closed: the end of a body delimited by the connection, or a cut.
       boost::system::error_code eof_ec;
       parser.put_eof(eof_ec);
       if (eof_ec) throw_transport(endpoint_, "read response body from", eof_ec);
-      continue;
     }
-    if (ec) throw_transport(endpoint_, "read response body from", ec);
   }
-  tcp().expires_never();
   co_return std::string_view{};
 }
 

@@ -1,8 +1,10 @@
-// Internal: one HTTP/1.1 connection to the API server, plain or TLS, and the reading of a
-// response whose body is handed on in pieces as it arrives (Beast undoes the chunked framing).
+// Internal: one HTTP/1.1 connection to the API server over a ByteStream (kcoro/transport.hpp),
+// and the reading of a response whose body is handed on in pieces as it arrives (Beast's parser
+// undoes the chunked framing). connect_asio() opens the default stream: TCP, then TLS.
 #pragma once
 
 #include "kcoro/client.hpp"
+#include "kcoro/transport.hpp"
 
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -12,7 +14,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <variant>
 
 namespace kcoro::detail {
 
@@ -21,15 +22,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ssl = net::ssl;
 
-/// Where to connect, and how to name the server in errors.
-struct Endpoint {
-  std::string host;
-  uint16_t port = 443;
-  bool tls = true;
-  std::string verify_name;  ///< tls-server-name or host: checked against the certificate, SNI
-  bool verify = true;       ///< false with insecure-skip-tls-verify
-  std::string display;      ///< "https://host:port" for messages
-};
+using Endpoint = TransportEndpoint;
 
 /// The TLS context for a cluster configuration: CA (data, file or the system store), client
 /// certificate and key (data or file, PEM, RSA or EC). Throws ConfigError-style system_error.
@@ -44,12 +37,14 @@ std::shared_ptr<ssl::context> make_tls_context(const ClusterConfig& cfg,
 inline constexpr std::size_t body_read_size = 64 * 1024;
 inline constexpr std::size_t read_buffer_size = 256 * 1024;
 
+/// The default transport: resolves, connects and (for TLS) handshakes, within `timeout`.
+awaitable<std::unique_ptr<ByteStream>> connect_asio(net::any_io_executor ex, const Endpoint& ep,
+                                                    std::shared_ptr<ssl::context> tls,
+                                                    std::chrono::milliseconds timeout);
+
 class Connection {
  public:
-  Connection(net::any_io_executor ex, const Endpoint& ep, std::shared_ptr<ssl::context> tls);
-
-  /// Resolves, connects and (for TLS) handshakes, within `timeout`.
-  awaitable<void> connect(std::chrono::milliseconds timeout);
+  Connection(net::any_io_executor ex, const Endpoint& ep, std::unique_ptr<ByteStream> stream);
 
   /// Writes a request within `timeout`.
   awaitable<void> write(http::request<http::string_body>& req, std::chrono::milliseconds timeout);
@@ -67,8 +62,8 @@ class Connection {
   awaitable<void> read_body(http::response_parser<http::buffer_body>& parser, std::string& out,
                             std::chrono::milliseconds idle);
 
-  void close() noexcept;
-  bool is_open() const noexcept;
+  void close() noexcept { stream_->close(); }
+  bool is_open() const noexcept { return stream_->is_open(); }
   const net::any_io_executor& executor() const noexcept { return executor_; }
   const Endpoint& endpoint() const noexcept { return endpoint_; }
 
@@ -76,13 +71,14 @@ class Connection {
   bool keep_alive = true;  ///< The last response allowed reuse.
 
  private:
-  beast::tcp_stream& tcp() noexcept;
+  /// Reads more bytes into buffer_ within `timeout`; false when the server closed the stream.
+  awaitable<bool> fill(std::chrono::milliseconds timeout);
 
   net::any_io_executor executor_;
   Endpoint endpoint_;
-  std::shared_ptr<ssl::context> tls_;
-  std::variant<beast::tcp_stream, beast::ssl_stream<beast::tcp_stream>> stream_;
+  std::unique_ptr<ByteStream> stream_;
   beast::flat_buffer buffer_;
+  std::string request_bytes_;  // the serialised request, reused
   std::unique_ptr<char[]> body_buf_;
 };
 
