@@ -27,6 +27,7 @@
 #pragma once
 
 #include "kcoro/detail/asio_config.hpp"
+#include "kcoro/reconcile_support.hpp"
 
 #include "kcoro/client.hpp"
 
@@ -37,18 +38,6 @@
 #include <string_view>
 
 namespace kcoro {
-
-/// What create_or_update / create_or_patch did (controllerutil.OperationResult).
-enum class OperationResult {
-  unchanged,            ///< Nothing to write (controller-runtime: "unchanged").
-  created,              ///< The object did not exist and was created.
-  updated,              ///< The object was updated (its status, if any, untouched).
-  updated_status,       ///< create_or_patch: the object and its status were patched.
-  updated_status_only,  ///< create_or_patch: only the status was patched.
-};
-
-/// "unchanged", "created", "updated", "updatedStatus", "updatedStatusOnly", as controller-runtime.
-std::string_view to_string(OperationResult r) noexcept;
 
 struct CreateOrUpdateResult {
   OperationResult operation;
@@ -67,10 +56,5 @@ awaitable<CreateOrUpdateResult> create_or_update(Client& client, const Resource&
 awaitable<CreateOrUpdateResult> create_or_patch(Client& client, const Resource& res,
                                                 std::string_view ns, std::string_view name,
                                                 MutateFn mutate);
-
-/// The JSON merge patch (RFC 7386) that turns `before` into `after`: changed and new members
-/// with their new values, removed members as null, arrays whole. Empty when they are equal.
-boost::json::object merge_patch_diff(const boost::json::object& before,
-                                     const boost::json::object& after);
 
 }  // namespace kcoro

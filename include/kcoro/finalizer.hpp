@@ -39,6 +39,7 @@
 #pragma once
 
 #include "kcoro/detail/asio_config.hpp"
+#include "kcoro/reconcile_support.hpp"
 
 #include "kcoro/client.hpp"
 #include "kcoro/reconcile.hpp"
@@ -49,13 +50,6 @@
 #include <string_view>
 
 namespace kcoro {
-
-/// Whether obj's metadata.finalizers holds `name`.
-bool has_finalizer(const Object& obj, std::string_view name) noexcept;
-
-/// The write failed because the object changed since it was read: a 409 Conflict, or the 422
-/// Invalid a failed JSON-patch `test` answers.
-bool is_write_conflict(const ApiError& e) noexcept;
 
 /// Adds `name` to obj's finalizers unless present; see the contract.
 awaitable<ObjectPtr> add_finalizer(Client& client, const Resource& res, ObjectPtr obj,

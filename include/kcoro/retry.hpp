@@ -9,14 +9,15 @@
 //   `fn` must read the object again on each attempt: retrying a write of the same stale object
 //   meets the same conflict.
 // - Only 409 is retried, as client-go: a JSON patch whose `test` fails (kcoro's finalizer
-//   helpers) answers 422, see is_write_conflict in finalizer.hpp.
+//   helpers) answers 422, see is_write_conflict (reconcile_support.hpp).
 // - The default RetryBackoff is client-go's retry.DefaultRetry: 5 steps, 10 ms, factor 1.0,
 //   jitter 0.1. kcoro's exponential_delay (backoff.hpp) doubles per attempt, so it does not
-//   express factor 1.0; retry_delay is wait.Backoff's step, kept pure for tests.
+//   express factor 1.0; retry_delay (reconcile_support.hpp) is wait.Backoff's step, kept pure.
 // - Cancellation: a cancelled wait throws (operation_aborted) without another attempt.
 #pragma once
 
 #include "kcoro/detail/asio_config.hpp"
+#include "kcoro/reconcile_support.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -27,21 +28,6 @@
 #include <utility>
 
 namespace kcoro {
-
-/// client-go's wait.Backoff, as retry.DefaultRetry fills it.
-struct RetryBackoff {
-  // Not an aggregate: GCC bug 100611, see client.hpp.
-  RetryBackoff() {}
-  int steps = 5;  ///< Attempts in all (client-go: Steps).
-  std::chrono::nanoseconds duration{std::chrono::milliseconds(10)};  ///< The first wait.
-  double factor = 1.0;              ///< Each wait is the previous one times this.
-  double jitter = 0.1;              ///< A wait d becomes d + d * jitter * [0, 1).
-  std::chrono::nanoseconds cap{0};  ///< The largest wait before jitter; 0: no cap.
-};
-
-/// The wait after failed attempt number `attempt` (0-based):
-/// min(duration * factor^attempt, cap) * (1 + jitter * unit), with `unit` in [0, 1).
-std::chrono::nanoseconds retry_delay(const RetryBackoff& b, int attempt, double unit) noexcept;
 
 namespace detail {
 boost::asio::awaitable<void> retry_on_conflict(RetryBackoff backoff,

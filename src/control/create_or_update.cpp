@@ -74,39 +74,6 @@ awaitable<Mutated> get_mutate_or_create(Client& client, const Resource& res, std
 
 }  // namespace
 
-std::string_view to_string(OperationResult r) noexcept {
-  switch (r) {
-    case OperationResult::unchanged:
-      return "unchanged";
-    case OperationResult::created:
-      return "created";
-    case OperationResult::updated:
-      return "updated";
-    case OperationResult::updated_status:
-      return "updatedStatus";
-    case OperationResult::updated_status_only:
-      return "updatedStatusOnly";
-  }
-  return "unknown";
-}
-
-json::object merge_patch_diff(const json::object& before, const json::object& after) {
-  json::object out;
-  for (const auto& kv : after) {
-    auto it = before.find(kv.key());
-    if (it != before.end() && it->value() == kv.value()) continue;
-    if (it != before.end() && it->value().is_object() && kv.value().is_object()) {
-      out[kv.key()] = merge_patch_diff(it->value().get_object(), kv.value().get_object());
-    } else {
-      out[kv.key()] = kv.value();
-    }
-  }
-  for (const auto& kv : before) {
-    if (!after.contains(kv.key())) out[kv.key()] = nullptr;
-  }
-  return out;
-}
-
 awaitable<CreateOrUpdateResult> create_or_update(Client& client, const Resource& res,
                                                  std::string_view ns, std::string_view name,
                                                  MutateFn mutate) {

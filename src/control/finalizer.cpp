@@ -26,22 +26,6 @@ json::object test_resource_version(const Object& obj, std::string_view verb) {
 
 }  // namespace
 
-bool has_finalizer(const Object& obj, std::string_view name) noexcept {
-  const auto& f = obj.meta().finalizers;
-  return std::find(f.begin(), f.end(), name) != f.end();
-}
-
-bool is_write_conflict(const ApiError& e) noexcept {
-  if (is_conflict(e)) return true;
-  if (e.http_code() != 422) return false;
-  // evanphx/json-patch's ErrTestFailed, which kube-apiserver reports as the cause of a 422.
-  constexpr std::string_view test_failed = "test failed";
-  if (e.status().message.find(test_failed) != std::string::npos) return true;
-  return std::any_of(
-      e.status().details.causes.begin(), e.status().details.causes.end(),
-      [&](const StatusCause& c) { return c.message.find(test_failed) != std::string::npos; });
-}
-
 awaitable<ObjectPtr> add_finalizer(Client& client, const Resource& res, ObjectPtr obj,
                                    std::string_view name) {
   if (has_finalizer(*obj, name)) co_return obj;

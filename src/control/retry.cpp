@@ -6,21 +6,9 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <algorithm>
-#include <cmath>
 #include <random>
 
 namespace kcoro {
-
-std::chrono::nanoseconds retry_delay(const RetryBackoff& b, int attempt, double unit) noexcept {
-  double d = static_cast<double>(b.duration.count()) * std::pow(b.factor, std::max(attempt, 0));
-  if (b.cap.count() > 0) d = std::min(d, static_cast<double>(b.cap.count()));
-  if (b.jitter > 0) d += d * b.jitter * std::clamp(unit, 0.0, 1.0);
-  // A day is far past any sensible wait, and keeps the conversion below in range.
-  constexpr double max_wait = 86400e9;
-  if (!(d > 0)) return std::chrono::nanoseconds(0);
-  return std::chrono::nanoseconds(static_cast<int64_t>(std::min(d, max_wait)));
-}
 
 namespace detail {
 

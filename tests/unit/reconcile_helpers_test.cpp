@@ -1,9 +1,6 @@
-// The pure parts of the reconciler helpers: the merge patch of create_or_patch
-// (create_or_update.hpp), the write-conflict predicate and has_finalizer (finalizer.hpp), and
-// the retry backoff's waits (retry.hpp).
-#include "kcoro/create_or_update.hpp"
-#include "kcoro/finalizer.hpp"
-#include "kcoro/retry.hpp"
+// The pure parts of the reconciler helpers (reconcile_support.hpp): the merge patch of
+// create_or_patch, the write-conflict predicate and has_finalizer, and the retry backoff's waits.
+#include "kcoro/reconcile_support.hpp"
 
 #include <boost/json.hpp>
 #include <doctest/doctest.h>
