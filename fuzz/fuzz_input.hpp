@@ -3,6 +3,7 @@
 
 #include "kcoro/object.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -71,7 +72,7 @@ inline bool same_object(const Object& a, const Object& b) {
          x.deletion_timestamp == y.deletion_timestamp &&
          x.deletion_grace_period_seconds == y.deletion_grace_period_seconds &&
          same_map(x.labels, y.labels) && same_map(x.annotations, y.annotations) &&
-         x.finalizers == y.finalizers;
+         std::ranges::equal(x.finalizers, y.finalizers);
 }
 
 }  // namespace kcoro::fuzz

@@ -6,8 +6,10 @@
 //   handlers and the reconcilers all read the same bytes; safe to read from any thread.
 // - It owns the object's JSON text, kept with simdjson padding so that any field can be read again
 //   by JSON pointer without a copy (`get<T>("/spec/nodeName")`).
-// - `meta()` is extracted once at decode time. Its string_views point into the Object itself and
-//   live exactly as long as it does; copy what must outlive the Object.
+// - `meta()` is extracted once at decode time. Its string_views and spans point into the Object
+//   itself and live exactly as long as it does; copy what must outlive the Object.
+// - One allocation per Object: the shared control block, the Object, its meta tables (labels,
+//   annotations, owner references, finalizers) and its text live in one block.
 // - A transform runs at decode time, before the Object is built (client-go's TransformFunc). The
 //   default cuts `metadata.managedFields` out of the text without re-serialising the rest.
 // - No Asio here: core layer.
@@ -22,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -56,7 +59,7 @@ class StringMap {
 
  private:
   friend struct detail::ObjectBuilder;
-  std::vector<Entry> entries_;
+  std::span<const Entry> entries_;  // in the Object's own block
 };
 
 struct OwnerReference {
@@ -84,8 +87,8 @@ struct ObjectMeta {
   std::optional<int64_t> deletion_grace_period_seconds;
   StringMap labels;
   StringMap annotations;
-  std::vector<OwnerReference> owner_references;
-  std::vector<std::string_view> finalizers;
+  std::span<const OwnerReference> owner_references;
+  std::span<const std::string_view> finalizers;
 
   /// The owner reference with controller=true, if any.
   const OwnerReference* controller_ref() const noexcept;
@@ -123,7 +126,7 @@ class Object {
 
   const ObjectMeta& meta() const noexcept { return meta_; }
   /// The stored JSON text (after transforms), without the padding.
-  std::string_view json() const noexcept { return {text_.get(), size_}; }
+  std::string_view json() const noexcept { return {text_, size_}; }
   /// "namespace/name" or "name".
   std::string key() const;
 
@@ -168,8 +171,9 @@ class Object {
   [[noreturn]] static void throw_get_error(std::string_view pointer, std::error_code ec);
   std::string_view intern(std::string_view unescaped) const;
 
-  std::unique_ptr<char[]> text_;  // size_ bytes + json padding
+  const char* text_ = nullptr;  // size_ bytes + json padding, in this Object's own block
   std::size_t size_ = 0;
+  std::size_t tail_ = 0;  // bytes of the block past the Object: tables, text and padding
   ObjectMeta meta_;
   // Unescaped copies of strings that had JSON escapes; stable addresses for meta's views and
   // for get<std::string_view>. Appended under a striped lock after construction.

@@ -109,12 +109,8 @@ std::string Object::key() const {
 }
 
 std::size_t Object::retained_bytes() const noexcept {
-  // make_shared's single block (control block + Object), the text with its padding, the tables.
-  std::size_t n = sizeof(Object) + 16 + size_ + json_padding;
-  n += meta_.labels.size() * sizeof(StringMap::Entry);
-  n += meta_.annotations.size() * sizeof(StringMap::Entry);
-  n += meta_.owner_references.size() * sizeof(OwnerReference);
-  n += meta_.finalizers.size() * sizeof(std::string_view);
+  // The one block: the control block, the Object, the tables, the text and its padding.
+  std::size_t n = sizeof(Object) + 16 + tail_;
   for (const auto& s : interned_)
     n += sizeof(void*) + sizeof(std::string) + s.capacity();
   return n;
@@ -151,7 +147,7 @@ std::optional<T> Object::get(std::string_view pointer, std::error_code& ec) cons
   ec = {};
   thread_local od::parser parser;
   od::document doc;
-  if (auto e = parser.iterate(text_.get(), size_, size_ + json_padding).get(doc)) {
+  if (auto e = parser.iterate(text_, size_, size_ + json_padding).get(doc)) {
     ec = detail::to_error_code(e);
     return std::nullopt;
   }

@@ -4,7 +4,10 @@
 #include "kcoro/json.hpp"
 
 #include <charconv>
+#include <cstddef>
 #include <cstring>
+#include <memory>
+#include <span>
 
 namespace kcoro {
 
@@ -31,6 +34,46 @@ void set_decoder_fast_path(bool on) noexcept {
 }
 
 namespace {
+
+// One block per Object: std::allocate_shared asks this allocator once, for its control block
+// with the Object inside, and gets `tail` more bytes after it, for the tables and the text. The
+// allocator is stateless (what to add is passed through a thread_local for the one call), so the
+// control block stores nothing for it.
+struct TailRequest {
+  std::size_t tail = 0;
+  char* out = nullptr;
+};
+thread_local TailRequest tail_request;
+
+template <class T>
+struct TailAllocator {
+  using value_type = T;
+  TailAllocator() noexcept = default;
+  template <class U>
+  TailAllocator(const TailAllocator<U>&) noexcept {}  // NOLINT: rebinding
+  T* allocate(std::size_t n) {
+    constexpr std::size_t align = alignof(std::max_align_t);
+    const std::size_t head = (n * sizeof(T) + align - 1) / align * align;
+    char* p = static_cast<char*>(::operator new(head + tail_request.tail));
+    tail_request.out = p + head;
+    return reinterpret_cast<T*>(p);
+  }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
+  friend bool operator==(const TailAllocator&, const TailAllocator&) noexcept { return true; }
+};
+
+// Places `n` objects of type T at `at`, copied from `src` with `make`; returns the span and moves
+// `at` past them.
+template <class T, class Src, class Make>
+std::span<const T> place(char*& at, const Src& src, Make&& make) {
+  if (src.empty()) return {};
+  T* first = reinterpret_cast<T*>(at);
+  for (std::size_t i = 0; i < src.size(); ++i)
+    std::construct_at(first + i, make(src[i]));
+  at += src.size() * sizeof(T);
+  return {first, src.size()};
+}
+
 bool is_ws(char c) {
   return c == ' ' || c == '\n' || c == '\r' || c == '\t';
 }
@@ -479,7 +522,7 @@ std::string_view ObjectBuilder::view(const Object& o, const Str& s) const {
   } else if (off >= 1) {
     off += ins;
   }
-  return {o.text_.get() + off, s.len};
+  return {o.text_ + off, s.len};
 }
 
 ObjectPtr ObjectBuilder::build_plain(const char* begin, const char* end, Error& err,
@@ -516,15 +559,25 @@ ObjectPtr ObjectBuilder::build_plain(const char* begin, const char* end, Error& 
 
   const std::size_t cut = cut_end_ - cut_begin_;
   const std::size_t size = n - cut + insert_.size();
-  auto obj = std::make_shared<Object>(ObjectPasskey{});
-  obj->text_.reset(new char[size + json_padding]);
-  char* t = obj->text_.get();
+  // The block past the Object: the tables (8-byte aligned types, from a 16-byte boundary), then
+  // the text and its padding.
+  using Entry = StringMap::Entry;
+  const std::size_t tables = (labels_.size() + annotations_.size()) * sizeof(Entry) +
+                             owners_.size() * sizeof(OwnerReference) +
+                             finalizers_.size() * sizeof(std::string_view);
+  const std::size_t tail = tables + size + json_padding;
+  tail_request = {tail, nullptr};
+  auto obj = std::allocate_shared<Object>(TailAllocator<Object>{}, ObjectPasskey{});
+  char* at = tail_request.out;
+  char* t = at + tables;
   t[0] = '{';
   std::memcpy(t + 1, insert_.data(), insert_.size());
   std::memcpy(t + 1 + insert_.size(), begin + 1, cut_begin_ - 1);
   std::memcpy(t + insert_.size() + cut_begin_, begin + cut_end_, n - cut_end_);
   std::memset(t + size, 0, json_padding);
+  obj->text_ = t;
   obj->size_ = size;
+  obj->tail_ = tail;
 
   interned_views_.clear();
   for (auto& s : escaped_) {
@@ -545,30 +598,17 @@ ObjectPtr ObjectBuilder::build_plain(const char* begin, const char* end, Error& 
   m.creation_timestamp = view(*obj, created_);
   m.deletion_timestamp = view(*obj, deleted_);
   m.deletion_grace_period_seconds = grace_;
-  if (!labels_.empty()) {
-    m.labels.entries_.reserve(labels_.size());
-    for (const auto& [k, v] : labels_)
-      m.labels.entries_.emplace_back(view(*obj, k), view(*obj, v));
-  }
-  if (!annotations_.empty()) {
-    m.annotations.entries_.reserve(annotations_.size());
-    for (const auto& [k, v] : annotations_) {
-      m.annotations.entries_.emplace_back(view(*obj, k), view(*obj, v));
-    }
-  }
-  if (!owners_.empty()) {
-    m.owner_references.reserve(owners_.size());
-    for (const auto& o : owners_) {
-      m.owner_references.push_back({view(*obj, o.api_version), view(*obj, o.kind),
-                                    view(*obj, o.name), view(*obj, o.uid), o.controller,
-                                    o.block_owner_deletion});
-    }
-  }
-  if (!finalizers_.empty()) {
-    m.finalizers.reserve(finalizers_.size());
-    for (const auto& f : finalizers_)
-      m.finalizers.push_back(view(*obj, f));
-  }
+  const auto pair = [&](const std::pair<Str, Str>& kv) {
+    return Entry(view(*obj, kv.first), view(*obj, kv.second));
+  };
+  m.labels.entries_ = place<Entry>(at, labels_, pair);
+  m.annotations.entries_ = place<Entry>(at, annotations_, pair);
+  m.owner_references = place<OwnerReference>(at, owners_, [&](const Owner& o) {
+    return OwnerReference{view(*obj, o.api_version), view(*obj, o.kind), view(*obj, o.name),
+                          view(*obj, o.uid),         o.controller,       o.block_owner_deletion};
+  });
+  m.finalizers =
+      place<std::string_view>(at, finalizers_, [&](const Str& f) { return view(*obj, f); });
   return obj;
 }
 
