@@ -8,8 +8,9 @@
 //   by JSON pointer without a copy (`get<T>("/spec/nodeName")`).
 // - `meta()` is extracted once at decode time. Its string_views and spans point into the Object
 //   itself and live exactly as long as it does; copy what must outlive the Object.
-// - One allocation per Object: the shared control block, the Object, its meta tables (labels,
-//   annotations, owner references, finalizers) and its text live in one block.
+// - One allocation per Object: the shared control block, the Object, its text, its meta tables
+//   (labels, annotations, owner references, finalizers) and the unescaped copies of strings that
+//   had JSON escapes live in one block. The tables double as the text's simdjson padding.
 // - A transform runs at decode time, before the Object is built (client-go's TransformFunc). The
 //   default cuts `metadata.managedFields` out of the text without re-serialising the rest.
 // - No Asio here: core layer.
@@ -19,8 +20,10 @@
 #include "kcoro/json.hpp"
 #include "kcoro/transform.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <forward_list>
+#include <iterator>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -41,25 +44,73 @@ class ObjectPasskey {
 }  // namespace detail
 
 /// A flat string-to-string map in document order (labels, annotations): few entries, read often.
+/// Its entries are offsets within the Object's own block, 16 bytes each; iterating yields
+/// string_view pairs by value.
 class StringMap {
+  struct Slot {  // offsets from the slot itself: every string of the map is in the block
+    int32_t key_off;
+    uint32_t key_len;
+    int32_t value_off;
+    uint32_t value_len;
+  };
+
  public:
   using Entry = std::pair<std::string_view, std::string_view>;
 
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using iterator_concept = std::forward_iterator_tag;
+    using value_type = Entry;
+    using difference_type = std::ptrdiff_t;
+    using reference = Entry;
+    using pointer = void;
+
+    iterator() = default;
+    Entry operator*() const noexcept { return entry(slot_); }
+    iterator& operator++() noexcept {
+      ++slot_;
+      return *this;
+    }
+    iterator operator++(int) noexcept {
+      iterator t = *this;
+      ++slot_;
+      return t;
+    }
+    friend bool operator==(const iterator& a, const iterator& b) noexcept {
+      return a.slot_ == b.slot_;
+    }
+
+   private:
+    friend class StringMap;
+    explicit iterator(const Slot* slot) noexcept : slot_(slot) {}
+    const Slot* slot_ = nullptr;
+  };
+
   std::optional<std::string_view> get(std::string_view key) const noexcept {
-    for (const auto& [k, v] : entries_) {
-      if (k == key) return v;
+    for (const Slot* s = slots_; s != slots_ + size_; ++s) {
+      if (string_at(s, s->key_off, s->key_len) == key)
+        return string_at(s, s->value_off, s->value_len);
     }
     return std::nullopt;
   }
   bool contains(std::string_view key) const noexcept { return get(key).has_value(); }
-  std::size_t size() const noexcept { return entries_.size(); }
-  bool empty() const noexcept { return entries_.empty(); }
-  auto begin() const noexcept { return entries_.begin(); }
-  auto end() const noexcept { return entries_.end(); }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  iterator begin() const noexcept { return iterator(slots_); }
+  iterator end() const noexcept { return iterator(slots_ + size_); }
 
  private:
   friend struct detail::ObjectBuilder;
-  std::span<const Entry> entries_;  // in the Object's own block
+  // A string of the map: `len` bytes at `off` bytes from the table (the text lies before it).
+  static std::string_view string_at(const Slot* table, int32_t off, uint32_t len) noexcept {
+    return {reinterpret_cast<const char*>(table) + off, len};
+  }
+  static Entry entry(const Slot* s) noexcept {
+    return {string_at(s, s->key_off, s->key_len), string_at(s, s->value_off, s->value_len)};
+  }
+  const Slot* slots_ = nullptr;  // in the Object's block
+  uint32_t size_ = 0;
 };
 
 struct OwnerReference {
@@ -172,8 +223,8 @@ class Object {
   std::string_view intern(std::string_view unescaped) const;
 
   const char* text_ = nullptr;  // size_ bytes + json padding, in this Object's own block
-  std::size_t size_ = 0;
-  std::size_t tail_ = 0;  // bytes of the block past the Object: tables, text and padding
+  uint32_t size_ = 0;           // DecodeOptions::max_document_bytes keeps it far below 4 GiB
+  uint32_t tail_ = 0;           // bytes of the block past the Object: text, padding, tables
   ObjectMeta meta_;
   // Unescaped copies of strings that had JSON escapes; stable addresses for meta's views and
   // for get<std::string_view>. Appended under a striped lock after construction.

@@ -3,7 +3,9 @@
 #include "core/json_frame.hpp"
 #include "kcoro/json.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <climits>
 #include <cstddef>
 #include <cstring>
 #include <memory>
@@ -559,31 +561,44 @@ ObjectPtr ObjectBuilder::build_plain(const char* begin, const char* end, Error& 
 
   const std::size_t cut = cut_end_ - cut_begin_;
   const std::size_t size = n - cut + insert_.size();
-  // The block past the Object: the tables (8-byte aligned types, from a 16-byte boundary), then
-  // the text and its padding.
-  using Entry = StringMap::Entry;
-  const std::size_t tables = (labels_.size() + annotations_.size()) * sizeof(Entry) +
+  // The block past the Object: the text, then the tables (8-byte aligned), then the unescaped
+  // copies of strings that had escapes. What follows the text is its simdjson padding, whose
+  // content does not matter; bytes are zeroed only where the tables and copies leave no 64.
+  using Slot = StringMap::Slot;
+  const std::size_t tables_at = (size + 7) & ~std::size_t{7};
+  const std::size_t tables = (labels_.size() + annotations_.size()) * sizeof(Slot) +
                              owners_.size() * sizeof(OwnerReference) +
                              finalizers_.size() * sizeof(std::string_view);
-  const std::size_t tail = tables + size + json_padding;
+  std::size_t escaped_bytes = 0;
+  for (const auto& e : escaped_)
+    escaped_bytes += e.size();
+  const std::size_t used = tables_at + tables + escaped_bytes;
+  const std::size_t tail = std::max(used, size + json_padding);
+  if (tail > std::size_t{INT32_MAX}) {  // the block's offsets are 32-bit (simdjson's cap is 4 GiB)
+    err = make_error(errc::document_too_large, "object larger than 2 GiB");
+    return nullptr;
+  }
   tail_request = {tail, nullptr};
   auto obj = std::allocate_shared<Object>(TailAllocator<Object>{}, ObjectPasskey{});
-  char* at = tail_request.out;
-  char* t = at + tables;
+  char* t = tail_request.out;
   t[0] = '{';
   std::memcpy(t + 1, insert_.data(), insert_.size());
   std::memcpy(t + 1 + insert_.size(), begin + 1, cut_begin_ - 1);
   std::memcpy(t + insert_.size() + cut_begin_, begin + cut_end_, n - cut_end_);
-  std::memset(t + size, 0, json_padding);
+  std::memset(t + size, 0, tables_at - size);
+  if (tail > used) std::memset(t + used, 0, tail - used);
   obj->text_ = t;
-  obj->size_ = size;
-  obj->tail_ = tail;
+  obj->size_ = static_cast<uint32_t>(size);
+  obj->tail_ = static_cast<uint32_t>(tail);
 
+  char* at = t + tables_at + tables;
   interned_views_.clear();
-  for (auto& s : escaped_) {
-    obj->interned_.emplace_front(std::move(s));
-    interned_views_.push_back(obj->interned_.front());
+  for (const auto& e : escaped_) {
+    std::memcpy(at, e.data(), e.size());
+    interned_views_.emplace_back(at, e.size());
+    at += e.size();
   }
+  at = t + tables_at;
 
   ObjectMeta& m = obj->meta_;
   m.kind = need_kind ? std::string_view(t + 1 + kind_at_, default_kind.size()) : view(*obj, kind_);
@@ -598,11 +613,25 @@ ObjectPtr ObjectBuilder::build_plain(const char* begin, const char* end, Error& 
   m.creation_timestamp = view(*obj, created_);
   m.deletion_timestamp = view(*obj, deleted_);
   m.deletion_grace_period_seconds = grace_;
-  const auto pair = [&](const std::pair<Str, Str>& kv) {
-    return Entry(view(*obj, kv.first), view(*obj, kv.second));
+  // A map's strings as offsets from their slot: all of them are in the block.
+  const auto map = [&](StringMap& out, const std::vector<std::pair<Str, Str>>& src) {
+    if (src.empty()) return;
+    Slot* first = reinterpret_cast<Slot*>(at);
+    for (std::size_t i = 0; i < src.size(); ++i) {
+      const char* here = reinterpret_cast<const char*>(first + i);
+      const std::string_view k = view(*obj, src[i].first), v = view(*obj, src[i].second);
+      const auto off = [&](std::string_view x) {
+        return x.empty() ? int32_t{0} : static_cast<int32_t>(x.data() - here);
+      };
+      std::construct_at(first + i, Slot{off(k), static_cast<uint32_t>(k.size()), off(v),
+                                        static_cast<uint32_t>(v.size())});
+    }
+    at += src.size() * sizeof(Slot);
+    out.slots_ = first;
+    out.size_ = static_cast<uint32_t>(src.size());
   };
-  m.labels.entries_ = place<Entry>(at, labels_, pair);
-  m.annotations.entries_ = place<Entry>(at, annotations_, pair);
+  map(m.labels, labels_);
+  map(m.annotations, annotations_);
   m.owner_references = place<OwnerReference>(at, owners_, [&](const Owner& o) {
     return OwnerReference{view(*obj, o.api_version), view(*obj, o.kind), view(*obj, o.name),
                           view(*obj, o.uid),         o.controller,       o.block_owner_deletion};
