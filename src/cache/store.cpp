@@ -21,7 +21,10 @@ namespace {
 
 struct StringHash {
   using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept {
+  // Not noexcept on purpose: libstdc++ then keeps each node's hash code, so a lookup compares
+  // codes before keys and never hashes a stored key again while walking a bucket (with a
+  // noexcept hasher it re-hashes the next node's key at each step).
+  std::size_t operator()(std::string_view s) const {  // NOLINT(performance-noexcept-*)
     return std::hash<std::string_view>{}(s);
   }
 };
@@ -254,9 +257,14 @@ void StoreWriter::add_index(std::string name, IndexFunc func) {
 ObjectPtr StoreWriter::upsert(ObjectPtr object) {
   if (!object) throw std::invalid_argument("Store::upsert: null object");
   Store::Impl& s = *store_->impl_;
-  std::string key = object->key();
+  // The key is looked up from a reused buffer; a std::string is made only for a new entry.
+  thread_local std::string key;
+  const ObjectMeta& m = object->meta();
+  key.assign(m.ns);
+  if (!m.ns.empty()) key += '/';
+  key += m.name;
   std::lock_guard w(s.writer_mu);
-  auto it = s.items.find(key);
+  auto it = s.items.find(std::string_view(key));
   ObjectPtr old = it == s.items.end() ? nullptr : it->second;
 
   // Per index, in the map's order: the values to drop and the values to add.
@@ -269,18 +277,24 @@ ObjectPtr StoreWriter::upsert(ObjectPtr object) {
     Change c;
     std::vector<std::string> now = values_of(index, *object);
     if (old) {
-      for (auto& v : values_of(index, *old)) {
+      // Only what changed: an update that keeps its values (the usual case) touches no index.
+      std::vector<std::string> before = values_of(index, *old);
+      for (auto& v : before) {
         if (!contains(now, v)) c.drop.push_back(std::move(v));
       }
+      for (auto& v : now) {
+        if (!contains(before, v)) c.add.push_back(std::move(v));
+      }
+    } else {
+      c.add = std::move(now);
     }
-    c.add = std::move(now);  // Inserting a value the entry already has is a no-op.
     changes.push_back(std::move(c));
   }
 
   std::unique_lock lk(s.lock);
   const Entry* e = nullptr;
   if (it == s.items.end()) {
-    e = &*s.items.emplace(std::move(key), std::move(object)).first;
+    e = &*s.items.emplace(key, std::move(object)).first;
   } else {
     it->second = std::move(object);
     e = &*it;
