@@ -68,7 +68,38 @@ struct Outcome {
   long first_step = 0;  // the step the request under test began with
 };
 
-constexpr Fault kFaults[] = {Fault::reset, Fault::cut};
+// Runs `request(client, out)`, a coroutine, with a Client over `server`: the outcome is whole
+// when it returns, and a std::system_error it throws is the outcome's error.
+template <class Request>
+Outcome with_client(ScriptedServer& server, Request&& request) {
+  Outcome out;
+  kcoro::test::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
+    kcoro::Client client(ex, scripted_cluster(), scripted_options(server));
+    try {
+      co_await request(client, out);
+      out.ended_cleanly = true;
+    } catch (const std::system_error& e) {
+      out.error = e.code();
+    }
+  });
+  return out;
+}
+
+// Calls check(server, k) with a server that fails at step k, for each way of failing and every
+// step k below `steps`.
+template <class Check>
+void at_every_step(long steps, Check&& check) {
+  for (Fault fault : {Fault::reset, Fault::cut}) {
+    for (long k = 0; k < steps; ++k) {
+      CAPTURE(static_cast<int>(fault));
+      CAPTURE(k);
+      ScriptedServer server;
+      server.fail_at = k;
+      server.fault = fault;
+      check(server, k);
+    }
+  }
+}
 
 }  // namespace
 
@@ -80,45 +111,30 @@ TEST_CASE("scripted transport: a GET failing at any step is retried; a cut body 
       }
       return not_found();
     };
-    Outcome out;
-    kcoro::test::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
-      kcoro::Client client(ex, scripted_cluster(), scripted_options(server));
-      try {
-        kcoro::ObjectPtr pod = co_await client.get(kcoro::resources::pods, "ns", "p1");
-        out.names.emplace_back(pod->meta().name);
-        out.ended_cleanly = true;
-      } catch (const std::system_error& e) {
-        out.error = e.code();
-      }
+    return with_client(server, [](kcoro::Client& client, Outcome& out) -> net::awaitable<void> {
+      kcoro::ObjectPtr pod = co_await client.get(kcoro::resources::pods, "ns", "p1");
+      out.names.emplace_back(pod->meta().name);
     });
-    return out;
   };
   ScriptedServer clean;
   const Outcome ok = run(clean);
   REQUIRE(ok.names == std::vector<std::string>{"p1"});
   REQUIRE(clean.steps >= 4);  // connect, write, the header and the body in 23-byte reads
   REQUIRE(clean.header_step > 1);
-  for (Fault fault : kFaults) {
-    for (long k = 0; k < clean.steps; ++k) {
-      CAPTURE(static_cast<int>(fault));
-      CAPTURE(k);
-      ScriptedServer server;
-      server.fail_at = k;
-      server.fault = fault;
-      const Outcome o = run(server);
-      CHECK(server.steps > k);  // the fault happened
-      if (k <= clean.header_step) {
-        // Before the answer's header was whole: retried on a new connection, and answered.
-        CHECK(o.names == std::vector<std::string>{"p1"});
-        CHECK(server.connects == (k == 0 ? 1 : 2));
-      } else {
-        // In the body: the answer is cut, and says so.
-        CHECK(o.names.empty());
-        REQUIRE(o.error.has_value());
-        CHECK(*o.error == kcoro::errc::connection_closed);
-      }
+  at_every_step(clean.steps, [&](ScriptedServer& server, long k) {
+    const Outcome o = run(server);
+    CHECK(server.steps > k);  // the fault happened
+    if (k <= clean.header_step) {
+      // Before the answer's header was whole: retried on a new connection, and answered.
+      CHECK(o.names == std::vector<std::string>{"p1"});
+      CHECK(server.connects == (k == 0 ? 1 : 2));
+    } else {
+      // In the body: the answer is cut, and says so.
+      CHECK(o.names.empty());
+      REQUIRE(o.error.has_value());
+      CHECK(*o.error == kcoro::errc::connection_closed);
     }
-  }
+  });
 }
 
 TEST_CASE("scripted transport: a write reaches the server once, whatever step fails") {
@@ -126,7 +142,9 @@ TEST_CASE("scripted transport: a write reaches the server once, whatever step fa
   // POST was written may be the server having closed it while idle, and is retried at once on a
   // new one; any failure after it was written is the answer, as the POST may have been carried
   // out.
+  // Fails the POST at its step `post_fail_at` (counted from its first), never the GET.
   auto run = [](ScriptedServer& server, long post_fail_at) {
+    server.fail_at = -1;
     server.respond = [](std::string_view req) {
       if (req.starts_with("GET /api/v1/namespaces/ns/pods/p1 ")) {
         return kcoro::test::http_response(200, pod_json("p1", 7));
@@ -136,22 +154,14 @@ TEST_CASE("scripted transport: a write reaches the server once, whatever step fa
       }
       return not_found();
     };
-    Outcome out;
-    kcoro::test::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
-      kcoro::Client client(ex, scripted_cluster(), scripted_options(server));
+    return with_client(server, [&](kcoro::Client& client, Outcome& out) -> net::awaitable<void> {
       co_await client.get(kcoro::resources::pods, "ns", "p1");
       out.first_step = server.steps;
       if (post_fail_at >= 0) server.fail_at = server.steps + post_fail_at;
-      try {
-        kcoro::ObjectPtr pod =
-            co_await client.create(kcoro::resources::pods, "ns", pod_json("p2", 0));
-        out.names.emplace_back(pod->meta().name);
-        out.ended_cleanly = true;
-      } catch (const std::system_error& e) {
-        out.error = e.code();
-      }
+      kcoro::ObjectPtr pod =
+          co_await client.create(kcoro::resources::pods, "ns", pod_json("p2", 0));
+      out.names.emplace_back(pod->meta().name);
     });
-    return out;
   };
   auto posts = [](const ScriptedServer& s) {
     long n = 0;
@@ -165,24 +175,18 @@ TEST_CASE("scripted transport: a write reaches the server once, whatever step fa
   REQUIRE(clean.connects == 1);  // the POST went out on the GET's connection
   const long post_steps = clean.steps - ok.first_step;
   REQUIRE(post_steps >= 3);  // write, the header and the body
-  for (Fault fault : kFaults) {
-    for (long k = 0; k < post_steps; ++k) {
-      CAPTURE(static_cast<int>(fault));
-      CAPTURE(k);
-      ScriptedServer server;
-      server.fault = fault;
-      const Outcome o = run(server, k);
-      CHECK(posts(server) == 1);  // never twice, never lost when it was retried
-      if (k == 0) {
-        CHECK(o.names == std::vector<std::string>{"p2"});  // retried at once on a new connection
-        CHECK(server.connects == 2);
-      } else {
-        CHECK(o.names.empty());
-        REQUIRE(o.error.has_value());
-        CHECK(*o.error == kcoro::errc::connection_closed);
-      }
+  at_every_step(post_steps, [&](ScriptedServer& server, long k) {
+    const Outcome o = run(server, k);
+    CHECK(posts(server) == 1);  // never twice, never lost when it was retried
+    if (k == 0) {
+      CHECK(o.names == std::vector<std::string>{"p2"});  // retried at once on a new connection
+      CHECK(server.connects == 2);
+    } else {
+      CHECK(o.names.empty());
+      REQUIRE(o.error.has_value());
+      CHECK(*o.error == kcoro::errc::connection_closed);
     }
-  }
+  });
 }
 
 TEST_CASE("scripted transport: a chunked list is whole or an error, never short") {
@@ -197,39 +201,24 @@ TEST_CASE("scripted transport: a chunked list is whole or an error, never short"
       chunks.emplace_back("]}");
       return kcoro::test::chunked_response(chunks);
     };
-    Outcome out;
-    kcoro::test::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
-      kcoro::Client client(ex, scripted_cluster(), scripted_options(server));
-      try {
-        kcoro::ListPage page = co_await client.list(kcoro::resources::pods, "ns");
-        for (const auto& o : page.items)
-          out.names.emplace_back(o->meta().name);
-        out.ended_cleanly = true;
-      } catch (const std::system_error& e) {
-        out.error = e.code();
-      }
+    return with_client(server, [](kcoro::Client& client, Outcome& out) -> net::awaitable<void> {
+      kcoro::ListPage page = co_await client.list(kcoro::resources::pods, "ns");
+      for (const auto& o : page.items)
+        out.names.emplace_back(o->meta().name);
     });
-    return out;
   };
   ScriptedServer clean;
   REQUIRE(run(clean).names == items);
-  for (Fault fault : kFaults) {
-    for (long k = 0; k < clean.steps; ++k) {
-      CAPTURE(static_cast<int>(fault));
-      CAPTURE(k);
-      ScriptedServer server;
-      server.fail_at = k;
-      server.fault = fault;
-      const Outcome o = run(server);
-      if (k <= clean.header_step) {
-        CHECK(o.names == items);
-      } else {
-        CHECK(o.names.empty());
-        REQUIRE(o.error.has_value());
-        CHECK(*o.error == kcoro::errc::connection_closed);
-      }
+  at_every_step(clean.steps, [&](ScriptedServer& server, long k) {
+    const Outcome o = run(server);
+    if (k <= clean.header_step) {
+      CHECK(o.names == items);
+    } else {
+      CHECK(o.names.empty());
+      REQUIRE(o.error.has_value());
+      CHECK(*o.error == kcoro::errc::connection_closed);
     }
-  }
+  });
 }
 
 TEST_CASE("scripted transport: a watch cut at any step ends in an error after a prefix") {
@@ -244,51 +233,36 @@ TEST_CASE("scripted transport: a watch cut at any step ends in an error after a 
       }
       return kcoro::test::chunked_response(chunks);
     };
-    Outcome out;
-    kcoro::test::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
-      kcoro::Client client(ex, scripted_cluster(), scripted_options(server));
-      try {
-        kcoro::ListOptions lo;
-        lo.resource_version = "20";
-        kcoro::WatchStream w = co_await client.watch(kcoro::resources::pods, "ns", lo);
-        for (;;) {
-          std::optional<kcoro::WatchEvent> ev = co_await w.next();
-          if (!ev) break;
-          out.names.emplace_back(ev->object->meta().name);
-        }
-        out.ended_cleanly = true;
-      } catch (const std::system_error& e) {
-        out.error = e.code();
+    return with_client(server, [](kcoro::Client& client, Outcome& out) -> net::awaitable<void> {
+      kcoro::ListOptions lo;
+      lo.resource_version = "20";
+      kcoro::WatchStream w = co_await client.watch(kcoro::resources::pods, "ns", lo);
+      for (;;) {
+        std::optional<kcoro::WatchEvent> ev = co_await w.next();
+        if (!ev) break;
+        out.names.emplace_back(ev->object->meta().name);
       }
     });
-    return out;
   };
   ScriptedServer clean;
   const Outcome ok = run(clean);
   REQUIRE(ok.names == names);
   REQUIRE(ok.ended_cleanly);
-  for (Fault fault : kFaults) {
-    for (long k = 0; k < clean.steps; ++k) {
-      CAPTURE(static_cast<int>(fault));
-      CAPTURE(k);
-      ScriptedServer server;
-      server.fail_at = k;
-      server.fault = fault;
-      const Outcome o = run(server);
-      // What arrived is a prefix of what was sent, in order.
-      REQUIRE(o.names.size() <= names.size());
-      CHECK(std::equal(o.names.begin(), o.names.end(), names.begin()));
-      if (k <= clean.header_step) {
-        CHECK(o.names == names);  // the opening was retried
-        CHECK(o.ended_cleanly);
-      } else {
-        // A cut watch is never a clean end: the caller knows to resume.
-        CHECK_FALSE(o.ended_cleanly);
-        REQUIRE(o.error.has_value());
-        CHECK(*o.error == kcoro::errc::connection_closed);
-      }
+  at_every_step(clean.steps, [&](ScriptedServer& server, long k) {
+    const Outcome o = run(server);
+    // What arrived is a prefix of what was sent, in order.
+    REQUIRE(o.names.size() <= names.size());
+    CHECK(std::equal(o.names.begin(), o.names.end(), names.begin()));
+    if (k <= clean.header_step) {
+      CHECK(o.names == names);  // the opening was retried
+      CHECK(o.ended_cleanly);
+    } else {
+      // A cut watch is never a clean end: the caller knows to resume.
+      CHECK_FALSE(o.ended_cleanly);
+      REQUIRE(o.error.has_value());
+      CHECK(*o.error == kcoro::errc::connection_closed);
     }
-  }
+  });
 }
 
 TEST_CASE("scripted transport: the reflector recovers from a failure at any step and converges") {
@@ -403,21 +377,14 @@ TEST_CASE("scripted transport: the reflector recovers from a failure at any step
   CHECK(ok.last_rv == "23");
   CHECK(ok.errors == 0);
   REQUIRE(clean.steps > 10);
-  for (Fault fault : kFaults) {
-    for (long k = 0; k < clean.steps; ++k) {
-      CAPTURE(static_cast<int>(fault));
-      CAPTURE(k);
-      ScriptedServer server;
-      server.fail_at = k;
-      server.fault = fault;
-      const Run r = run(server);
-      CHECK(server.steps > k);  // the fault happened
-      CHECK(r.converged);
-      CHECK(r.state == expected);
-      CHECK(r.last_rv == "23");
-      // A failure after a response's header is a failed list or watch, reported to on_error;
-      // before it, the client retried it and nothing failed.
-      CHECK(r.errors <= 1);
-    }
-  }
+  at_every_step(clean.steps, [&](ScriptedServer& server, long k) {
+    const Run r = run(server);
+    CHECK(server.steps > k);  // the fault happened
+    CHECK(r.converged);
+    CHECK(r.state == expected);
+    CHECK(r.last_rv == "23");
+    // A failure after a response's header is a failed list or watch, reported to on_error;
+    // before it, the client retried it and nothing failed.
+    CHECK(r.errors <= 1);
+  });
 }
