@@ -34,11 +34,22 @@ long allocations_of(F&& f) {
 }
 }  // namespace
 
+// Every non-aligned form is replaced, so that each pair allocates and frees alike (a sanitizer's
+// own operator new[] (nothrow) freed by the free() below is a mismatch it reports). The aligned
+// forms stay the library's, in pairs too.
 void* operator new(std::size_t n) {
   return counted_alloc(n);
 }
 void* operator new[](std::size_t n) {
   return counted_alloc(n);
+}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  if (counting) ++allocations;
+  return std::malloc(n == 0 ? 1 : n);
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  if (counting) ++allocations;
+  return std::malloc(n == 0 ? 1 : n);
 }
 void operator delete(void* p) noexcept {
   std::free(p);
@@ -50,6 +61,12 @@ void operator delete(void* p, std::size_t) noexcept {
   std::free(p);
 }
 void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
   std::free(p);
 }
 
