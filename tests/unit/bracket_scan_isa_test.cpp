@@ -50,6 +50,7 @@ TEST_CASE("bracket scan: every variant the CPU runs agrees with the reference in
     ForcedIsa forced(isa);
     REQUIRE(scan_isa() == isa);
     kcoro::test::check_bracket_scan_against_reference(2000, 11);
+    kcoro::test::check_bracket_scan_stops_against_reference(2000, 13);
   }
   CHECK(scan_isa() == best_scan_isa());
 }

@@ -135,4 +135,32 @@ inline void check_bracket_scan_against_reference(int rounds, uint64_t seed) {
   }
 }
 
+/// Stops the scan at a random mark of random inputs and checks that the non-ASCII flag counts
+/// exactly the bytes up to the stop (what follows is the next call's), and the offset returned.
+inline void check_bracket_scan_stops_against_reference(int rounds, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < rounds; ++round) {
+    const std::size_t n = std::uniform_int_distribution<std::size_t>(1, 400)(rng);
+    const std::string s = random_json_ish(rng, n);
+    Reference ref;
+    std::vector<Marked> all;
+    ref.feed(s, 0, n, 8, all);
+    if (all.empty()) continue;  // marks before a negative depth are stops too
+    const std::size_t k = std::uniform_int_distribution<std::size_t>(0, all.size() - 1)(rng);
+    BracketScan scan;
+    std::size_t seen = 0;
+    const std::size_t used = scan.scan(s.data(), n, 8, [&](std::size_t, char, int64_t) {
+      return seen++ < k;  // false at the k-th mark: the scan stops there
+    });
+    bool non_ascii = false;
+    for (std::size_t i = 0; i <= all[k].at; ++i) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      if (c < 0x20 || c >= 0x80) non_ascii = true;
+    }
+    INFO("input: ", s, " stop at ", all[k].at);
+    CHECK(used == all[k].at + 1);
+    CHECK(scan.non_ascii == non_ascii);
+  }
+}
+
 }  // namespace kcoro::test
