@@ -4,6 +4,7 @@
 #include "core/object_builder.hpp"
 #include "core/padded_buffer.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace kcoro {
@@ -64,7 +65,9 @@ struct WatchDecoder::Impl {
   }
 
   // Decodes one line [data, data+len); the buffer is readable for json_padding bytes past it.
-  Error line(const char* data, std::size_t len, uint64_t offset, std::vector<WatchEvent>& out) {
+  // `try_fast`: false when the fast path already declined this line.
+  Error line(const char* data, std::size_t len, uint64_t offset, std::vector<WatchEvent>& out,
+             bool try_fast = true) {
     while (len > 0 && is_ws(data[len - 1]))
       --len;
     std::size_t lead = 0;
@@ -78,7 +81,7 @@ struct WatchDecoder::Impl {
     if (data[lead] != '{') {
       return error_at(offset, errc::invalid_json, "watch event is not a JSON object");
     }
-    if (detail::decoder_fast_path()) {
+    if (try_fast && detail::decoder_fast_path()) {
       if (auto done = fast_line(data + lead, len - lead, offset, out)) return std::move(*done);
     }
     od::document doc;
@@ -164,14 +167,40 @@ struct WatchDecoder::Impl {
   // going back: a transform runs once per event.
   std::optional<Error> fast_line(const char* data, std::size_t len, uint64_t offset,
                                  std::vector<WatchEvent>& out) {
-    constexpr std::nullopt_t general = std::nullopt;
     marks.clear();
     detail::BracketScan scan(scan_isa);
     const std::size_t stop = scan.scan(data, len, 3, [&](std::size_t at, char c, int64_t depth) {
       marks.push_back({static_cast<uint32_t>(at), c, static_cast<int8_t>(depth)});
       return marks.size() < 8192;
     });
-    if (stop != len || scan.non_ascii || scan.in_string() || scan.depth != 0) return general;
+    if (stop != len || scan.non_ascii || scan.in_string() || scan.depth != 0) return std::nullopt;
+    return fast_marked(data, len, offset, out);
+  }
+
+  // Frames the event at `p`, which starts with '{', with the bracket scanner alone: the event
+  // ends where the depth returns to zero, and a newline must follow at once (what the API
+  // server writes). Returns the event's length with `marks` filled for fast_marked, or 0 when
+  // the line is not framed so (the caller then looks for the newline itself).
+  std::size_t frame(const char* p, std::size_t avail) {
+    marks.clear();
+    detail::BracketScan scan(scan_isa);
+    bool closed = false;
+    const std::size_t stop = scan.scan(p, avail, 3, [&](std::size_t at, char c, int64_t depth) {
+      marks.push_back({static_cast<uint32_t>(at), c, static_cast<int8_t>(depth)});
+      if (depth == 0 && at > 0) {
+        closed = true;
+        return false;
+      }
+      return marks.size() < 8192;
+    });
+    if (!closed || scan.non_ascii || stop >= avail || p[stop] != '\n') return 0;
+    return stop;
+  }
+
+  // The fast path over a line framed by `marks` (see fast_line).
+  std::optional<Error> fast_marked(const char* data, std::size_t len, uint64_t offset,
+                                   std::vector<WatchEvent>& out) {
+    constexpr std::nullopt_t general = std::nullopt;
     if (marks.size() < 4 || marks.front().pos != 0 || marks.back().pos != len - 1) return general;
     // Depth 0: the event's braces. Depth 1: its commas and the object's braces. Depth 2: the
     // object's commas and its fields' brackets. Depth 3: the commas of those fields' values,
@@ -262,7 +291,23 @@ struct WatchDecoder::Impl {
       p = nl + 1;
     }
 
+    const bool fast = detail::decoder_fast_path();
     while (p < end) {
+      // The common case: the bracket scan that frames the event's fields also finds its end,
+      // and no separate search for the newline passes over the bytes again.
+      if (fast && *p == '{') {
+        const std::size_t avail = static_cast<std::size_t>(end - p);
+        const std::size_t len = frame(p, std::min(avail, opts.max_document_bytes));
+        if (len > 0 && avail - len >= json_padding) {
+          if (auto done = fast_marked(p, len, offset_of(p), out)) {
+            keep(std::move(*done));
+          } else {
+            keep(line(p, len, offset_of(p), out, false));
+          }
+          p += len + 1;
+          continue;
+        }
+      }
       const char* nl = static_cast<const char*>(std::memchr(p, '\n', end - p));
       if (!nl) {
         const std::size_t rest = static_cast<std::size_t>(end - p);

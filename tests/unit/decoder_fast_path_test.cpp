@@ -121,6 +121,15 @@ void same_both_ways(const std::string& object, const kcoro::DecodeOptions& opts 
   CHECK(general_err.offset == err.offset);
   REQUIRE(general_out.size() == out.size());
   if (!out.empty()) CHECK(observable(*general_out[0].object) == observable(*out[0].object));
+  // With bytes after the line, as in a stream: the bracket scan frames the line itself, without
+  // a search for its newline (WatchDecoder::Impl::frame). The same outcome again.
+  kcoro::WatchDecoder framed(opts);
+  std::vector<kcoro::WatchEvent> framed_out;
+  auto framed_err = framed.feed(line + std::string(80, ' ') + "\n", framed_out);
+  CHECK(framed_err.code == err.code);
+  CHECK(framed_err.offset == err.offset);
+  REQUIRE(framed_out.size() == out.size());
+  if (!out.empty()) CHECK(observable(*framed_out[0].object) == observable(*out[0].object));
   if (!parsed) {
     CHECK(err);
     CHECK(out.empty());
@@ -269,12 +278,20 @@ TEST_CASE("watch fast path: event shapes it does not take still decode") {
       R"({"type":"ADDED","type":"DELETED","object":)" + pod + "}",
       R"({"type":"SOMETHING","object":)" + pod + "}",
   };
-  for (const auto& l : bad) {
+  for (const auto& [l, tail] : [&] {
+         // Each line alone, and with a stream's bytes after it (the bracket scan frames it).
+         std::vector<std::pair<std::string, std::string>> v;
+         for (const auto& b : bad) {
+           v.emplace_back(b, "");
+           v.emplace_back(b, std::string(80, ' ') + "\n");
+         }
+         return v;
+       }()) {
     kcoro::WatchDecoder dec;
     std::vector<kcoro::WatchEvent> out;
-    const std::string stream = "\n" + l + "\n";
+    const std::string stream = "\n" + l + "\n" + tail;
     auto err = dec.feed(stream, out);
-    INFO("line: ", l);
+    INFO("line: ", l, " followed by ", tail.size(), " bytes");
     if (l.find("DELETED") != std::string::npos) {  // a duplicate key: the last one wins
       CHECK_FALSE(err);
       REQUIRE(out.size() == 1);
